@@ -1,0 +1,41 @@
+"""The FastAPI application: a thin layer over the case workflows and the read model."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from api import errors
+from api.routes import cases, health
+from models.read_model import create_schema, make_engine
+from settings import Settings, get_settings
+from worker import connect
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        app.state.settings = settings
+        app.state.engine = make_engine(settings.effective_database_url)
+        create_schema(app.state.engine)
+        app.state.temporal = await connect(settings)
+        yield
+        app.state.engine.dispose()
+
+    app = FastAPI(
+        title="Tierline",
+        summary="Durable support cases with business-time SLAs",
+        version="0.1.0",
+        lifespan=lifespan,
+    )
+    errors.install(app)
+    app.include_router(health.router)
+    app.include_router(cases.router)
+    return app
+
+
+app = create_app()

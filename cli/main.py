@@ -1,0 +1,26 @@
+"""The `tierline` command line."""
+
+from __future__ import annotations
+
+import typer
+
+from cli import stack
+
+app = typer.Typer(
+    help="Tierline: durable support cases with business-time SLAs.", no_args_is_help=True
+)
+
+
+@app.callback()
+def main() -> None:
+    """Tierline: durable support cases with business-time SLAs."""
+
+
+@app.command()
+def run() -> None:
+    """Run the embedded stack (Temporal dev server, worker, API) in the foreground."""
+    stack.run_stack()
+
+
+if __name__ == "__main__":
+    app()

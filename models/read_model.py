@@ -1,0 +1,64 @@
+"""The read model: SQL tables that the API lists and filters without asking Temporal."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import JSON, Column, Engine, event
+from sqlmodel import Field, SQLModel, create_engine
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class CaseNumber(SQLModel, table=True):
+    """One row per case number handed out; the idempotency key makes a retried open harmless."""
+
+    __tablename__ = "case_numbers"
+
+    number: int | None = Field(default=None, primary_key=True)
+    idempotency_key: str | None = Field(default=None, unique=True, max_length=200)
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class CaseRecord(SQLModel, table=True):
+    """The latest projected state of a case, written only by the projection activity."""
+
+    __tablename__ = "cases"
+
+    number: int = Field(primary_key=True)
+    case_id: str = Field(index=True, unique=True)
+    organisation: str = Field(index=True)
+    company_name: str
+    title: str
+    severity: str = Field(index=True)
+    status: str = Field(index=True)
+    tier: int = Field(index=True)
+    opened_at: datetime = Field(index=True)
+    updated_at: datetime
+    seq: int
+    view: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
+
+
+def make_engine(url: str) -> Engine:
+    """Engine for the read model; SQLite gets WAL so the API reads while the worker writes."""
+    if url.startswith("sqlite"):
+        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+
+        @event.listens_for(engine, "connect")
+        def _sqlite_pragmas(dbapi_connection, _record):  # type: ignore[no-untyped-def]
+            cursor = dbapi_connection.cursor()
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA synchronous=NORMAL")
+            cursor.close()
+
+        return engine
+    if url.startswith("postgresql://"):
+        url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
+    return create_engine(url, pool_pre_ping=True)
+
+
+def create_schema(engine: Engine) -> None:
+    SQLModel.metadata.create_all(engine)

@@ -1,0 +1,55 @@
+"""Tierline's one configuration object, read from the environment once."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+ROOT = Path(__file__).resolve().parent
+
+
+class Settings(BaseSettings):
+    """Every knob Tierline has. Defaults run the embedded single-machine stack."""
+
+    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
+
+    var_dir: Path = Field(default=ROOT / "var", description="Where the embedded stack keeps state")
+
+    temporal_address: str | None = Field(
+        default=None,
+        description="host:port of a Temporal cluster; unset starts the embedded dev server",
+    )
+    temporal_namespace: str = "default"
+    temporal_task_queue: str = "tierline-cases"
+    temporal_tls: bool = False
+    temporal_tls_cert: Path | None = None
+    temporal_tls_key: Path | None = None
+    temporal_tls_ca: Path | None = None
+    temporal_api_key: str | None = None
+
+    embedded_temporal_port: int = 7233
+    embedded_temporal_ui_port: int = 8233
+
+    database_url: str | None = Field(
+        default=None,
+        description="SQLAlchemy URL of the read model; unset uses SQLite under var/",
+    )
+
+    api_host: str = "127.0.0.1"
+    api_port: int = 8000
+
+    @property
+    def effective_database_url(self) -> str:
+        return self.database_url or f"sqlite:///{self.var_dir / 'tierline.db'}"
+
+    @property
+    def effective_temporal_address(self) -> str:
+        return self.temporal_address or f"127.0.0.1:{self.embedded_temporal_port}"
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,156 @@
+"""Shared fixtures: real Temporal servers, real SQLite and PostgreSQL, fresh task queues."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import sys
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+import uvicorn
+from fastapi import FastAPI
+from google.protobuf.duration_pb2 import Duration
+from sqlalchemy import Engine, text
+from temporalio.api.enums.v1 import IndexedValueType
+from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
+from temporalio.api.workflowservice.v1 import RegisterNamespaceRequest
+from temporalio.client import Client
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.testing import WorkflowEnvironment
+
+from models.read_model import create_schema, make_engine
+from workflows.search_attributes import ALL_KEYS
+
+VENV_BIN = Path(sys.executable).parent
+PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+
+SEARCH_ATTRIBUTE_TYPES = {
+    "KEYWORD": IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD,
+    "INT": IndexedValueType.INDEXED_VALUE_TYPE_INT,
+    "DATETIME": IndexedValueType.INDEXED_VALUE_TYPE_DATETIME,
+}
+
+
+async def register_search_attributes(client: Client, namespace: str = "default") -> None:
+    await client.operator_service.add_search_attributes(
+        AddSearchAttributesRequest(
+            namespace=namespace,
+            search_attributes={
+                key.name: SEARCH_ATTRIBUTE_TYPES[key.indexed_value_type.name] for key in ALL_KEYS
+            },
+        )
+    )
+
+
+@pytest.fixture(scope="session")
+async def time_skipping_env() -> AsyncIterator[WorkflowEnvironment]:
+    """The time-skipping test server, for SLA time that passes in seconds."""
+    env = await WorkflowEnvironment.start_time_skipping(
+        test_server_existing_path=str(VENV_BIN / "temporal-test-server"),
+        data_converter=pydantic_data_converter,
+    )
+    # The test server knows no custom search attributes until told.
+    await register_search_attributes(env.client)
+    yield env
+    await env.shutdown()
+
+
+async def start_dev_server(database_file: Path | None = None) -> WorkflowEnvironment:
+    return await WorkflowEnvironment.start_local(
+        dev_server_existing_path=str(VENV_BIN / "temporal"),
+        data_converter=pydantic_data_converter,
+        search_attributes=ALL_KEYS,
+        dev_server_database_filename=str(database_file) if database_file else None,
+        dev_server_log_level="error",
+    )
+
+
+@pytest.fixture(scope="session")
+async def dev_env() -> AsyncIterator[WorkflowEnvironment]:
+    """A real Temporal dev server, for end-to-end tests."""
+    env = await start_dev_server()
+    yield env
+    await env.shutdown()
+
+
+@pytest.fixture
+async def dev_client(dev_env: WorkflowEnvironment) -> Client:
+    """A client on a namespace of its own, so case numbers never meet another test's."""
+    namespace = f"t-{uuid.uuid4().hex[:12]}"
+    await dev_env.client.workflow_service.register_namespace(
+        RegisterNamespaceRequest(
+            namespace=namespace, workflow_execution_retention_period=Duration(seconds=86400)
+        )
+    )
+    client = await Client.connect(
+        dev_env.client.service_client.config.target_host,
+        namespace=namespace,
+        data_converter=pydantic_data_converter,
+    )
+    await register_search_attributes(client, namespace)
+    return client
+
+
+@pytest.fixture
+def task_queue() -> str:
+    return f"tq-{uuid.uuid4()}"
+
+
+@pytest.fixture
+def sqlite_engine(tmp_path: Path) -> Iterator[Engine]:
+    engine = make_engine(f"sqlite:///{tmp_path / 'read-model.db'}")
+    create_schema(engine)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def postgresql_engine() -> Iterator[Engine]:
+    """The local PostgreSQL, in a schema of its own that is dropped afterwards."""
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    admin = make_engine(PG_URL)
+    with admin.begin() as connection:
+        connection.execute(text(f'CREATE SCHEMA "{schema}"'))
+    engine = make_engine(PG_URL + f"?options=-csearch_path%3D{schema}")
+    create_schema(engine)
+    yield engine
+    engine.dispose()
+    with admin.begin() as connection:
+        connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+    admin.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def read_model(request: pytest.FixtureRequest) -> Engine:
+    """Each test that takes this runs against SQLite and against PostgreSQL."""
+    engine: Engine = request.getfixturevalue(f"{request.param}_engine")
+    return engine
+
+
+@pytest.fixture(scope="session")
+def activity_executor() -> Iterator[ThreadPoolExecutor]:
+    with ThreadPoolExecutor(max_workers=8) as executor:
+        yield executor
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+async def serve(app: FastAPI) -> tuple[uvicorn.Server, asyncio.Task[None], str]:
+    """Run the app on a real socket; returns the server, its task and its base URL."""
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    task = asyncio.create_task(server.serve())
+    while not server.started:
+        if task.done():
+            task.result()
+        await asyncio.sleep(0.02)
+    return server, task, f"http://127.0.0.1:{port}"

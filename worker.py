@@ -1,0 +1,115 @@
+"""The Tierline worker: runs case workflows and their activities on one task queue."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from concurrent.futures import ThreadPoolExecutor
+
+from sqlalchemy import Engine
+from temporalio.api.enums.v1 import IndexedValueType
+from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
+from temporalio.client import Client
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.service import RPCError, TLSConfig
+from temporalio.worker import Worker
+from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
+
+from activities.projection import CaseProjection
+from models.read_model import create_schema, make_engine
+from settings import Settings, get_settings
+from workflows.case import CaseWorkflow
+from workflows.search_attributes import ALL_KEYS
+
+log = logging.getLogger("tierline.worker")
+
+WORKFLOWS = [CaseWorkflow]
+
+
+def workflow_runner() -> SandboxedWorkflowRunner:
+    """The sandbox, with pure modules passed through so zone objects stay real tzinfos."""
+    restrictions = SandboxRestrictions.default.with_passthrough_modules(
+        "models", "policies", "zoneinfo", "pydantic", "email_validator"
+    )
+    return SandboxedWorkflowRunner(restrictions=restrictions)
+
+
+async def connect(settings: Settings) -> Client:
+    """A client for the configured cluster (or the embedded dev server)."""
+    tls: bool | TLSConfig = False
+    if settings.temporal_tls or settings.temporal_tls_cert or settings.temporal_api_key:
+        tls = TLSConfig(
+            client_cert=settings.temporal_tls_cert.read_bytes()
+            if settings.temporal_tls_cert
+            else None,
+            client_private_key=settings.temporal_tls_key.read_bytes()
+            if settings.temporal_tls_key
+            else None,
+            server_root_ca_cert=settings.temporal_tls_ca.read_bytes()
+            if settings.temporal_tls_ca
+            else None,
+        )
+    return await Client.connect(
+        settings.effective_temporal_address,
+        namespace=settings.temporal_namespace,
+        data_converter=pydantic_data_converter,
+        tls=tls,
+        api_key=settings.temporal_api_key,
+    )
+
+
+async def ensure_search_attributes(client: Client, namespace: str) -> None:
+    """Register the case search attributes on a self-hosted cluster; harmless if present."""
+    kinds = {
+        "KEYWORD": IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD,
+        "INT": IndexedValueType.INDEXED_VALUE_TYPE_INT,
+        "DATETIME": IndexedValueType.INDEXED_VALUE_TYPE_DATETIME,
+    }
+    request = AddSearchAttributesRequest(
+        namespace=namespace,
+        search_attributes={key.name: kinds[key.indexed_value_type.name] for key in ALL_KEYS},
+    )
+    try:
+        await client.operator_service.add_search_attributes(request)
+    except RPCError as err:
+        # Already registered, or a managed cluster (Temporal Cloud) where the namespace
+        # owner registers them: either way the worker can run.
+        log.info("search attributes not added: %s", err.message)
+
+
+def build_worker(
+    client: Client, engine: Engine, task_queue: str, executor: ThreadPoolExecutor
+) -> Worker:
+    projection = CaseProjection(engine)
+    return Worker(
+        client,
+        task_queue=task_queue,
+        workflows=WORKFLOWS,
+        activities=[projection.project_case],
+        activity_executor=executor,
+        workflow_runner=workflow_runner(),
+    )
+
+
+async def main() -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    settings = get_settings()
+    engine = make_engine(settings.effective_database_url)
+    create_schema(engine)
+    client = await connect(settings)
+    await ensure_search_attributes(client, settings.temporal_namespace)
+    with ThreadPoolExecutor(max_workers=16) as executor:
+        worker = build_worker(client, engine, settings.temporal_task_queue, executor)
+        log.info(
+            "worker polling %s on %s",
+            settings.temporal_task_queue,
+            client.service_client.config.target_host,
+        )
+        await worker.run()
+
+
+if __name__ == "__main__":
+    try:
+        asyncio.run(main())
+    except KeyboardInterrupt:
+        pass
