@@ -18,6 +18,10 @@ class Settings(BaseSettings):
 
     var_dir: Path = Field(default=ROOT / "var", description="Where the embedded stack keeps state")
 
+    catalog_dir: Path = Field(
+        default=ROOT / "policies" / "catalogs", description="Directory of policy catalogs"
+    )
+
     temporal_address: str | None = Field(
         default=None,
         description="host:port of a Temporal cluster; unset starts the embedded dev server",
@@ -36,6 +40,21 @@ class Settings(BaseSettings):
     database_url: str | None = Field(
         default=None,
         description="SQLAlchemy URL of the read model; unset uses SQLite under var/",
+    )
+
+    smtp_host: str = Field(default="127.0.0.1", description="SMTP relay for e-mail notifications")
+    smtp_port: int = 25
+    smtp_sender: str = "tierline@localhost"
+    webhook_secret: str = Field(
+        default="change-me", description="HMAC-SHA256 key that signs webhook notifications"
+    )
+
+    support_inbox: str | None = Field(
+        default=None, description="The support team's address for warnings and breaches"
+    )
+    escalation_contacts: dict[int, str] = Field(
+        default_factory=dict,
+        description='Management chain level -> e-mail, as JSON: {"1": "lead@example.com"}',
     )
 
     api_host: str = "127.0.0.1"

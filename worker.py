@@ -15,15 +15,17 @@ from temporalio.service import RPCError, TLSConfig
 from temporalio.worker import Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
+from activities.notify import Notifier
 from activities.projection import CaseProjection
 from models.read_model import create_schema, make_engine
 from settings import Settings, get_settings
 from workflows.case import CaseWorkflow
+from workflows.quota import QuotaWorkflow
 from workflows.search_attributes import ALL_KEYS
 
 log = logging.getLogger("tierline.worker")
 
-WORKFLOWS = [CaseWorkflow]
+WORKFLOWS = [CaseWorkflow, QuotaWorkflow]
 
 
 def workflow_runner() -> SandboxedWorkflowRunner:
@@ -78,14 +80,26 @@ async def ensure_search_attributes(client: Client, namespace: str) -> None:
 
 
 def build_worker(
-    client: Client, engine: Engine, task_queue: str, executor: ThreadPoolExecutor
+    client: Client,
+    engine: Engine,
+    task_queue: str,
+    executor: ThreadPoolExecutor,
+    settings: Settings | None = None,
 ) -> Worker:
+    settings = settings or Settings()
     projection = CaseProjection(engine)
+    notifier = Notifier(
+        engine,
+        smtp_host=settings.smtp_host,
+        smtp_port=settings.smtp_port,
+        sender=settings.smtp_sender,
+        webhook_secret=settings.webhook_secret,
+    )
     return Worker(
         client,
         task_queue=task_queue,
         workflows=WORKFLOWS,
-        activities=[projection.project_case],
+        activities=[projection.project_case, notifier.deliver],
         activity_executor=executor,
         workflow_runner=workflow_runner(),
     )
@@ -99,7 +113,7 @@ async def main() -> None:
     client = await connect(settings)
     await ensure_search_attributes(client, settings.temporal_namespace)
     with ThreadPoolExecutor(max_workers=16) as executor:
-        worker = build_worker(client, engine, settings.temporal_task_queue, executor)
+        worker = build_worker(client, engine, settings.temporal_task_queue, executor, settings)
         log.info(
             "worker polling %s on %s",
             settings.temporal_task_queue,

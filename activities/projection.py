@@ -20,25 +20,44 @@ class CaseProjection:
 
     @activity.defn(name="project_case")
     def project_case(self, event: CaseProjected) -> None:
-        """Upsert the case row unless a newer or equal sequence is already stored."""
+        """Insert new timeline events; upsert the case row unless a newer one is stored."""
         # Imported here so the workflow sandbox never loads SQL code through this module.
         from sqlmodel import Session
 
-        from models.read_model import CaseRecord
+        from models.read_model import CaseEventRecord, CaseRecord
 
         view = event.view
         with Session(self._engine) as session:
+            for fact in event.events:
+                if session.get(CaseEventRecord, (view.number, fact.seq)) is None:
+                    session.add(
+                        CaseEventRecord(
+                            case_number=view.number,
+                            seq=fact.seq,
+                            at=fact.at,
+                            kind=fact.kind,
+                            actor_id=fact.actor.id,
+                            actor_role=fact.actor.role.value,
+                            reason=fact.reason,
+                            public=fact.public,
+                            data=fact.data,
+                        )
+                    )
             row = session.get(CaseRecord, view.number, with_for_update=True)
             if row is not None and row.seq >= view.seq:
+                session.commit()
                 return
             values: dict[str, Any] = {
                 "case_id": view.case_id,
                 "organisation": view.details.organisation,
                 "company_name": view.details.company_name,
                 "title": view.details.title,
-                "severity": view.details.severity,
+                "severity": view.severity,
                 "status": view.status.value,
                 "tier": view.tier,
+                "assignee": view.assignee,
+                "breached": view.breached,
+                "next_due_at": view.next_due_at,
                 "opened_at": view.opened_at,
                 "updated_at": view.updated_at,
                 "seq": view.seq,

@@ -8,8 +8,10 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from api import errors
-from api.routes import cases, health
+from api.limits import KeyedLimiter
+from api.routes import cases, health, organisations
 from models.read_model import create_schema, make_engine
+from policies.catalog import load_catalogs
 from settings import Settings, get_settings
 from worker import connect
 
@@ -20,6 +22,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.settings = settings
+        app.state.catalogs = load_catalogs(settings.catalog_dir)
+        app.state.limiter = KeyedLimiter()
         app.state.engine = make_engine(settings.effective_database_url)
         create_schema(app.state.engine)
         app.state.temporal = await connect(settings)
@@ -34,6 +38,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     errors.install(app)
     app.include_router(health.router)
+    app.include_router(organisations.router)
     app.include_router(cases.router)
     return app
 

@@ -1,18 +1,35 @@
-"""Case operations behind the routes: number allocation, workflow start, reads."""
+"""Case operations behind the routes: number allocation, quota, workflow start, reads."""
 
 from __future__ import annotations
 
+import asyncio
+from datetime import UTC, datetime
+
+from sqlalchemy import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
-from temporalio.client import Client, WithStartWorkflowOperation
+from temporalio.client import Client, WithStartWorkflowOperation, WorkflowUpdateFailedError
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
-from temporalio.exceptions import WorkflowAlreadyStartedError
+from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
-from api.errors import NotFound
-from models.case import CaseDetails, CaseView, OpenCase, case_workflow_id
-from models.read_model import CaseNumber, CaseRecord
-from workflows.case import CaseWorkflow
+from api.errors import NotFound, TierlineError
+from api.limits import KeyedLimiter, update_with_retry
+from api.organisations import InvalidField
+from models.case import Actor, CaseDetails, CaseRouting, CaseView, OpenCase, case_workflow_id
+from models.quota import QuotaPeriod, ReserveSlot, SlotReserved, quota_workflow_id
+from models.read_model import CaseNumber, CaseRecord, Organisation
+from policies.business_time import parse_zone
+from policies.catalog import Catalog, resolve_plan
+from policies.plan_snapshot import PlanSnapshot
+from settings import Settings
+from workflows.case import CaseStart, CaseWorkflow
+from workflows.quota import QuotaWorkflow
+
+
+class QuotaExhausted(TierlineError):
+    status = 409
+    title = "Incident quota exhausted"
 
 
 def allocate_number(session: Session, idempotency_key: str | None) -> int:
@@ -36,18 +53,89 @@ def allocate_number(session: Session, idempotency_key: str | None) -> int:
     return row.number
 
 
-async def start_case(
-    client: Client, task_queue: str, number: int, details: CaseDetails, opened_by: str
-) -> CaseView:
-    """Start the case workflow and return its view once it is recorded.
+def frozen_plan(
+    session: Session, catalogs: dict[str, Catalog], details: CaseDetails, now: datetime
+) -> tuple[Organisation, PlanSnapshot]:
+    """The organisation and its plan, frozen for a case opening now; 422 on bad input."""
+    organisation = session.get(Organisation, details.organisation)
+    if organisation is None:
+        raise InvalidField(
+            "body.organisation", f"organisation {details.organisation} does not exist"
+        )
+    plan = resolve_plan(catalogs[organisation.catalog], organisation.plan, now, organisation.addons)
+    known = [level.id for level in plan.severities]
+    if details.severity not in known:
+        raise InvalidField(
+            "body.severity",
+            f"plan {plan.plan_id} has no severity {details.severity!r}; use one of {known}",
+        )
+    return organisation, plan
+
+
+def routing_for(organisation: Organisation, settings: Settings) -> CaseRouting:
+    return CaseRouting(
+        customer_emails=tuple(organisation.contact_emails),
+        customer_webhook=organisation.webhook_url,
+        dedicated_engineer=organisation.dedicated_engineer,
+        escalation_contacts=settings.escalation_contacts,
+        agents_email=settings.support_inbox,
+    )
+
+
+def quota_period(organisation: str, plan: PlanSnapshot, now: datetime) -> QuotaPeriod | None:
+    """The plan's month that `now` falls in, in the plan's zone; None without a quota."""
+    if plan.incidents_per_month is None:
+        return None
+    local = now.astimezone(parse_zone(plan.calendar.zone))
+    year, month = (local.year + 1, 1) if local.month == 12 else (local.year, local.month + 1)
+    month_end = datetime(year, month, 1, tzinfo=local.tzinfo).astimezone(UTC)
+    return QuotaPeriod(
+        organisation=organisation,
+        month=f"{local.year:04d}-{local.month:02d}",
+        limit=plan.incidents_per_month,
+        ends_at=month_end,
+    )
+
+
+async def reserve_slot(
+    client: Client, task_queue: str, limiter: KeyedLimiter, period: QuotaPeriod, number: int
+) -> None:
+    """Take one of the month's incidents for this case, or refuse with QuotaExhausted."""
+    workflow_id = quota_workflow_id(period.organisation, period.month)
+
+    async def reserve() -> SlotReserved:
+        start = WithStartWorkflowOperation(
+            QuotaWorkflow.run,
+            period,
+            id=workflow_id,
+            task_queue=task_queue,
+            id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+        )
+        return await client.execute_update_with_start_workflow(
+            QuotaWorkflow.reserve, ReserveSlot(case_number=number), start_workflow_operation=start
+        )
+
+    try:
+        await update_with_retry(limiter, workflow_id, reserve)
+    except WorkflowUpdateFailedError as err:
+        cause = err.cause
+        if isinstance(cause, ApplicationError) and cause.type == "QuotaExhausted":
+            raise QuotaExhausted(
+                cause.message, organisation=period.organisation, month=period.month
+            ) from err
+        raise
+
+
+async def start_case(client: Client, task_queue: str, command: OpenCase) -> CaseView:
+    """Start the case workflow and return its view once it is in the read model.
 
     Update-with-start: a retried start joins the running case instead of failing, and
     the reply waits for a worker instead of racing it.
     """
-    workflow_id = case_workflow_id(number)
+    workflow_id = case_workflow_id(command.number)
     start = WithStartWorkflowOperation(
         CaseWorkflow.run,
-        OpenCase(number=number, details=details, opened_by=opened_by),
+        CaseStart(open=command),
         id=workflow_id,
         task_queue=task_queue,
         id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
@@ -62,13 +150,59 @@ async def start_case(
         return await client.get_workflow_handle_for(CaseWorkflow.run, workflow_id).result()
 
 
-async def read_case(session: Session, client: Client, number: int) -> CaseView:
+def prepare_open(
+    engine: Engine,
+    settings: Settings,
+    catalogs: dict[str, Catalog],
+    details: CaseDetails,
+    opened_by: Actor,
+    idempotency_key: str | None,
+) -> tuple[OpenCase, QuotaPeriod | None]:
+    """The database half of opening a case (run in a thread): plan, number, routing."""
+    now = datetime.now(UTC)
+    with Session(engine) as session:
+        organisation, plan = frozen_plan(session, catalogs, details, now)
+        routing = routing_for(organisation, settings)
+        number = allocate_number(session, idempotency_key)
+    command = OpenCase(
+        number=number, details=details, plan=plan, routing=routing, opened_by=opened_by
+    )
+    return command, quota_period(details.organisation, plan, now)
+
+
+async def open_case(
+    engine: Engine,
+    client: Client,
+    settings: Settings,
+    catalogs: dict[str, Catalog],
+    limiter: KeyedLimiter,
+    details: CaseDetails,
+    opened_by: Actor,
+    idempotency_key: str | None,
+) -> CaseView:
+    command, period = await asyncio.to_thread(
+        prepare_open, engine, settings, catalogs, details, opened_by, idempotency_key
+    )
+    if period is not None:
+        await reserve_slot(client, settings.temporal_task_queue, limiter, period, command.number)
+    return await start_case(client, settings.temporal_task_queue, command)
+
+
+def _stored_view(engine: Engine, number: int) -> CaseView | None:
+    with Session(engine) as session:
+        row = session.get(CaseRecord, number)
+        if row is not None:
+            return CaseView.model_validate(row.view)
+        if session.get(CaseNumber, number) is None:
+            raise NotFound(f"case {number} does not exist")
+        return None
+
+
+async def read_case(engine: Engine, client: Client, number: int) -> CaseView:
     """The case from the read model, or live from its workflow while projection catches up."""
-    row = session.get(CaseRecord, number)
-    if row is not None:
-        return CaseView.model_validate(row.view)
-    if session.get(CaseNumber, number) is None:
-        raise NotFound(f"case {number} does not exist")
+    stored = await asyncio.to_thread(_stored_view, engine, number)
+    if stored is not None:
+        return stored
     handle = client.get_workflow_handle_for(CaseWorkflow.run, case_workflow_id(number))
     try:
         return await handle.query(CaseWorkflow.view)

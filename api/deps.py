@@ -10,6 +10,8 @@ from sqlalchemy import Engine
 from sqlmodel import Session
 from temporalio.client import Client
 
+from api.limits import KeyedLimiter
+from policies.catalog import Catalog
 from settings import Settings
 
 
@@ -33,7 +35,19 @@ def get_temporal(request: Request) -> Client:
     return client
 
 
+def get_catalogs(request: Request) -> dict[str, Catalog]:
+    catalogs: dict[str, Catalog] = request.app.state.catalogs
+    return catalogs
+
+
+def get_limiter(request: Request) -> KeyedLimiter:
+    limiter: KeyedLimiter = request.app.state.limiter
+    return limiter
+
+
 SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
 EngineDep = Annotated[Engine, Depends(get_engine)]
 SessionDep = Annotated[Session, Depends(get_session)]
 TemporalDep = Annotated[Client, Depends(get_temporal)]
+CatalogsDep = Annotated[dict[str, Catalog], Depends(get_catalogs)]
+LimiterDep = Annotated[KeyedLimiter, Depends(get_limiter)]

@@ -8,8 +8,12 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, EmailStr, Field
+
+from models.clocks import Clock, ClockName, ClockView
+from policies.plan_snapshot import PlanSnapshot, PolicySource
 
 
 class CaseStatus(StrEnum):
@@ -23,6 +27,11 @@ class CaseStatus(StrEnum):
     closed_out_of_scope = "closed_out_of_scope"
 
 
+TIER_STATUS = {1: CaseStatus.tier1, 2: CaseStatus.tier2, 3: CaseStatus.tier3}
+WORKING = frozenset(TIER_STATUS.values())
+FINAL = frozenset({CaseStatus.closed, CaseStatus.closed_out_of_scope})
+
+
 class Channel(StrEnum):
     web = "web"
     email = "email"
@@ -31,8 +40,28 @@ class Channel(StrEnum):
     api = "api"
 
 
+class Role(StrEnum):
+    customer = "customer"
+    agent = "agent"
+    release_manager = "release_manager"
+    admin = "admin"
+    system = "system"
+
+
+class Actor(BaseModel):
+    """Who did something: a person's id and the role they acted in."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    id: str = Field(min_length=1, max_length=200)
+    role: Role
+
+
+SYSTEM = Actor(id="tierline", role=Role.system)
+
+
 class Contact(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", frozen=True)
 
     name: str = Field(min_length=1, max_length=200)
     email: EmailStr
@@ -42,7 +71,7 @@ class Contact(BaseModel):
 class CaseDetails(BaseModel):
     """What whoever files a case must give (seed 004: company, contact, details)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", frozen=True)
 
     organisation: str = Field(min_length=1, max_length=100, pattern=r"^[a-z0-9][a-z0-9-]*$")
     company_name: str = Field(min_length=1, max_length=200)
@@ -51,6 +80,21 @@ class CaseDetails(BaseModel):
     title: str = Field(min_length=1, max_length=300)
     details: str = Field(min_length=1, max_length=20_000)
     severity: str = Field(min_length=1, max_length=40)
+    recurring: bool = Field(default=False, description="The customer has seen this problem before")
+
+
+class CaseRouting(BaseModel):
+    """Where a case's notifications go, frozen when it opens like its policy."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    customer_emails: tuple[str, ...] = ()
+    customer_webhook: str | None = None
+    dedicated_engineer: str | None = Field(default=None, description="E-mail of the named engineer")
+    escalation_contacts: dict[int, str] = Field(
+        default_factory=dict, description="Management chain level -> e-mail"
+    )
+    agents_email: str | None = Field(default=None, description="The support team's inbox")
 
 
 class OpenCase(BaseModel):
@@ -58,7 +102,52 @@ class OpenCase(BaseModel):
 
     number: int = Field(gt=0)
     details: CaseDetails
-    opened_by: str
+    plan: PlanSnapshot
+    routing: CaseRouting = CaseRouting()
+    opened_by: Actor
+
+
+class CaseEvent(BaseModel):
+    """One recorded fact in a case's history: who did what, when and why."""
+
+    model_config = ConfigDict(frozen=True)
+
+    seq: int
+    at: datetime
+    actor: Actor
+    kind: str
+    reason: str | None = None
+    public: bool = True
+    data: dict[str, Any] = Field(default_factory=dict)
+
+
+class CaseState(BaseModel):
+    """Everything a case workflow knows; carried across continue-as-new."""
+
+    model_config = ConfigDict(frozen=True)
+
+    number: int
+    details: CaseDetails
+    plan: PlanSnapshot
+    routing: CaseRouting
+    opened_by: Actor
+    opened_at: datetime
+    updated_at: datetime
+    status: CaseStatus = CaseStatus.new
+    tier: int = 1
+    severity: str
+    assignee: str | None = None
+    clocks: dict[ClockName, Clock]
+    escalation_level: int = 0
+    status_before_waiting: CaseStatus | None = None
+    first_responded_at: datetime | None = None
+    resolved_at: datetime | None = None
+    closed_at: datetime | None = None
+    resolution_summary: str | None = None
+    root_cause_analysis: str | None = None
+    exclusion: str | None = None
+    release: str | None = None
+    seq: int = 0
 
 
 class CaseView(BaseModel):
@@ -68,17 +157,32 @@ class CaseView(BaseModel):
     case_id: str
     status: CaseStatus
     tier: int
+    severity: str
+    assignee: str | None
     details: CaseDetails
-    opened_by: str
+    opened_by: Actor
     opened_at: datetime
     updated_at: datetime
+    policy: PolicySource
+    plan_id: str
+    escalation_level: int
+    escalation_title: str | None
+    clocks: list[ClockView]
+    next_due_at: datetime | None
+    breached: bool
+    resolved_at: datetime | None
+    closed_at: datetime | None
+    resolution_summary: str | None
+    exclusion: str | None
+    release: str | None
     seq: int = Field(description="Sequence number of the last recorded event")
 
 
 class CaseProjected(BaseModel):
-    """Activity input: the view to write into the read model, keyed by case and seq."""
+    """Activity input: the view and new events to write, keyed by case and seq."""
 
     view: CaseView
+    events: list[CaseEvent] = Field(default_factory=list)
 
 
 def case_workflow_id(number: int) -> str:

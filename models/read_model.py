@@ -23,6 +23,22 @@ class CaseNumber(SQLModel, table=True):
     created_at: datetime = Field(default_factory=utcnow)
 
 
+class Organisation(SQLModel, table=True):
+    """A customer organisation, its support plan and where its notifications go."""
+
+    __tablename__ = "organisations"
+
+    id: str = Field(primary_key=True, max_length=100)
+    name: str
+    catalog: str
+    plan: str
+    addons: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    contact_emails: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    webhook_url: str | None = None
+    dedicated_engineer: str | None = None
+    created_at: datetime = Field(default_factory=utcnow)
+
+
 class CaseRecord(SQLModel, table=True):
     """The latest projected state of a case, written only by the projection activity."""
 
@@ -36,10 +52,48 @@ class CaseRecord(SQLModel, table=True):
     severity: str = Field(index=True)
     status: str = Field(index=True)
     tier: int = Field(index=True)
+    assignee: str | None = Field(default=None, index=True)
+    breached: bool = Field(default=False, index=True)
+    next_due_at: datetime | None = Field(default=None, index=True)
     opened_at: datetime = Field(index=True)
     updated_at: datetime
     seq: int
     view: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
+
+
+class CaseEventRecord(SQLModel, table=True):
+    """One recorded fact of a case: the timeline, keyed by case and sequence number."""
+
+    __tablename__ = "case_events"
+
+    case_number: int = Field(primary_key=True)
+    seq: int = Field(primary_key=True)
+    at: datetime = Field(index=True)
+    kind: str = Field(index=True)
+    actor_id: str
+    actor_role: str
+    reason: str | None = None
+    public: bool = True
+    data: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
+
+
+class NotificationRecord(SQLModel, table=True):
+    """Every notification Tierline sends; its key makes a retried delivery a no-op."""
+
+    __tablename__ = "notifications"
+
+    key: str = Field(primary_key=True, max_length=400)
+    case_number: int = Field(index=True)
+    event_seq: int
+    event_kind: str
+    channel: str
+    recipient: str
+    subject: str
+    status: str = Field(default="pending", index=True)
+    attempts: int = 0
+    last_error: str | None = None
+    created_at: datetime = Field(default_factory=utcnow)
+    sent_at: datetime | None = None
 
 
 def make_engine(url: str) -> Engine:
@@ -57,7 +111,7 @@ def make_engine(url: str) -> Engine:
         return engine
     if url.startswith("postgresql://"):
         url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
-    return create_engine(url, pool_pre_ping=True)
+    return create_engine(url, pool_pre_ping=True, pool_size=20, max_overflow=20)
 
 
 def create_schema(engine: Engine) -> None:

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+from pathlib import Path
 from typing import Any
 
-from models.case import CaseDetails, Contact
+from models.case import Actor, CaseDetails, CaseRouting, Contact, OpenCase, Role
+from policies.catalog import load_catalog, load_catalogs, resolve_plan
+from policies.plan_snapshot import PlanSnapshot
 
 
 def case_details(**overrides: Any) -> CaseDetails:
@@ -15,7 +19,7 @@ def case_details(**overrides: Any) -> CaseDetails:
         "channel": "web",
         "title": "Exports fail with a timeout",
         "details": "Since this morning every export of more than 1,000 rows times out.",
-        "severity": "sev2",
+        "severity": "critical",
     }
     values.update(overrides)
     return CaseDetails.model_validate(values)
@@ -23,3 +27,34 @@ def case_details(**overrides: Any) -> CaseDetails:
 
 def case_body(**overrides: Any) -> dict[str, Any]:
     return case_details(**overrides).model_dump(mode="json")
+
+
+CATALOG_DIR = Path(__file__).parent / "catalogs"
+
+
+def plan_snapshot(plan: str, opened_at: datetime, addons: tuple[str, ...] = ()) -> PlanSnapshot:
+    """A frozen plan from a shipped catalog ("catalog:plan") or a test catalog."""
+    catalog_id, plan_id = plan.split(":")
+    test_file = CATALOG_DIR / f"{catalog_id}.yaml"
+    catalog = load_catalog(test_file) if test_file.exists() else load_catalogs()[catalog_id]
+    return resolve_plan(catalog, plan_id, opened_at, addons=addons)
+
+
+def open_case(
+    number: int,
+    plan: str,
+    opened_at: datetime,
+    routing: CaseRouting | None = None,
+    **details: Any,
+) -> OpenCase:
+    return OpenCase(
+        number=number,
+        details=case_details(**details),
+        plan=plan_snapshot(plan, opened_at),
+        routing=routing or CaseRouting(),
+        opened_by=Actor(id="ann@acme.example", role=Role.customer),
+    )
+
+
+AGENT = Actor(id="agent-bob", role=Role.agent)
+CUSTOMER = Actor(id="ann@acme.example", role=Role.customer)

@@ -5,13 +5,19 @@ from __future__ import annotations
 import asyncio
 import socket
 import sys
+import threading
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from email import message_from_bytes
+from email.message import EmailMessage
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
 
 import pytest
 import uvicorn
+from aiosmtpd.controller import Controller
 from fastapi import FastAPI
 from google.protobuf.duration_pb2 import Duration
 from sqlalchemy import Engine, text
@@ -154,3 +160,62 @@ async def serve(app: FastAPI) -> tuple[uvicorn.Server, asyncio.Task[None], str]:
             task.result()
         await asyncio.sleep(0.02)
     return server, task, f"http://127.0.0.1:{port}"
+
+
+class Inbox:
+    """Messages a local SMTP server received."""
+
+    def __init__(self) -> None:
+        self.messages: list[EmailMessage] = []
+
+    async def handle_DATA(self, server: object, session: object, envelope: Any) -> str:
+        self.messages.append(message_from_bytes(envelope.content, _class=EmailMessage))
+        return "250 OK"
+
+    def to(self, address: str) -> list[EmailMessage]:
+        return [m for m in self.messages if m["To"] == address]
+
+
+@pytest.fixture
+def smtp_inbox() -> Iterator[tuple[Inbox, int]]:
+    """A real SMTP server on localhost (aiosmtpd) and what it received."""
+    inbox = Inbox()
+    controller = Controller(inbox, hostname="127.0.0.1", port=free_port())
+    controller.start()
+    yield inbox, controller.port
+    controller.stop()
+
+
+class Hooks:
+    """Webhook calls a local HTTP server received: (headers, body)."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[dict[str, str], bytes]] = []
+        self.failures_left = 0
+
+
+@pytest.fixture
+def webhook_receiver() -> Iterator[tuple[Hooks, str]]:
+    """A real HTTP server on localhost that records webhook deliveries."""
+    hooks = Hooks()
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            body = self.rfile.read(int(self.headers["Content-Length"]))
+            if hooks.failures_left > 0:
+                hooks.failures_left -= 1
+                self.send_response(503)
+            else:
+                hooks.calls.append((dict(self.headers), body))
+                self.send_response(204)
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield hooks, f"http://127.0.0.1:{server.server_address[1]}/hooks"
+    server.shutdown()
+    server.server_close()

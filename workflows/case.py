@@ -2,14 +2,47 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 
 from temporalio import workflow
+from temporalio.common import RetryPolicy
+from temporalio.exceptions import ApplicationError
 
 with workflow.unsafe.imports_passed_through():
+    from pydantic import BaseModel
+
+    from activities.notify import Notifier
     from activities.projection import CaseProjection
-    from models.case import CaseProjected, CaseStatus, CaseView, OpenCase, case_workflow_id
+    from models import transitions
+    from models.case import (
+        FINAL,
+        CaseEvent,
+        CaseProjected,
+        CaseState,
+        CaseView,
+        OpenCase,
+    )
+    from models.commands import (
+        AddInternalNote,
+        AssignCase,
+        CaseCommand,
+        ChangeSeverity,
+        CloseCase,
+        CloseOutOfScope,
+        ConfirmResolution,
+        CustomerReply,
+        EscalateTier,
+        ReopenCase,
+        RequestInformation,
+        RequestManagementEscalation,
+        ResolveCase,
+        RespondPublicly,
+    )
+    from models.notifications import notifications_for
+    from models.transitions import Fact, Refused
     from workflows.search_attributes import (
+        CASE_NEXT_DUE,
         CASE_ORGANISATION,
         CASE_SEVERITY,
         CASE_STATUS,
@@ -17,64 +50,280 @@ with workflow.unsafe.imports_passed_through():
     )
 
 PROJECTION_TIMEOUT = timedelta(seconds=30)
+DELIVERY_TIMEOUT = timedelta(seconds=30)
+DELIVERY_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=1),
+    backoff_coefficient=2.0,
+    maximum_interval=timedelta(minutes=10),
+    maximum_attempts=20,
+)
+
+
+class CaseStart(BaseModel):
+    """The workflow's input: a new case, or the state carried over by continue-as-new."""
+
+    open: OpenCase | None = None
+    carried: CaseState | None = None
 
 
 @workflow.defn
 class CaseWorkflow:
-    """A support case from opening to closing.
+    """A support case from opening to closing, with its SLA clocks as durable timers.
 
-    Updates: `opened` answers once the case is in the read model (the open call's reply).
-    Queries: `view` returns the live state.
+    Updates (each with a validator; a refused one writes nothing): `opened`, `assign`,
+    `respond`, `add_note`, `request_information`, `customer_reply`, `escalate_tier`,
+    `change_severity`, `request_management_escalation`, `resolve`, `confirm`, `close`,
+    `reopen`, `close_out_of_scope`.
+    Queries: `view` returns the live state with every clock.
     """
 
     @workflow.init
-    def __init__(self, command: OpenCase) -> None:
-        now = workflow.now()
-        self._view = CaseView(
-            number=command.number,
-            case_id=case_workflow_id(command.number),
-            status=CaseStatus.new,
-            tier=1,
-            details=command.details,
-            opened_by=command.opened_by,
-            opened_at=now,
-            updated_at=now,
-            seq=0,
-        )
-        self._projected_seq = 0
+    def __init__(self, start: CaseStart) -> None:
+        self._refusal: str | None = None
+        self._pending: list[Fact] = []
+        if start.carried is not None:
+            self._state = start.carried
+        else:
+            assert start.open is not None
+            try:
+                self._state, self._pending = transitions.open_case(start.open, workflow.now())
+            except Refused as refusal:
+                self._refusal = refusal.reason
+        self._projected_seq = self._state.seq if start.carried else 0
+        self._changed = False
+        self._deliveries: list[asyncio.Future[None]] = []
 
     @workflow.run
-    async def run(self, command: OpenCase) -> CaseView:
-        await self._record(status=CaseStatus.tier1)
-        await workflow.wait_condition(
-            lambda: self._view.status in (CaseStatus.closed, CaseStatus.closed_out_of_scope)
+    async def run(self, start: CaseStart) -> CaseView:
+        if self._refusal is not None:
+            raise ApplicationError(self._refusal, type="CaseRefused", non_retryable=True)
+        await self._record(self._pending)
+        while True:
+            while self._state.status not in FINAL:
+                await self._wait_for_deadline_or_change()
+                state, facts = transitions.tick(self._state, workflow.now())
+                if facts:
+                    self._state = state
+                    await self._record(facts)
+                await self._continue_as_new_if_suggested()
+            if not await self._reopened_within_window():
+                break
+        await workflow.wait_condition(workflow.all_handlers_finished)
+        await self._drain_deliveries()
+        return transitions.view(self._state, workflow.now())
+
+    async def _continue_as_new_if_suggested(self) -> None:
+        if workflow.info().is_continue_as_new_suggested():
+            await workflow.wait_condition(workflow.all_handlers_finished)
+            await self._drain_deliveries()
+            workflow.continue_as_new(CaseStart(carried=self._state))
+
+    async def _reopened_within_window(self) -> bool:
+        """A closed case stays reachable for the plan's reopen window, then completes."""
+        deadline = transitions.reopen_deadline(self._state)
+        if deadline is None:
+            return False
+        timeout = (deadline - workflow.now()).total_seconds()
+        if timeout <= 0:
+            return False
+        try:
+            await workflow.wait_condition(lambda: self._state.status not in FINAL, timeout=timeout)
+        except TimeoutError:
+            return False
+        return True
+
+    async def _wait_for_deadline_or_change(self) -> None:
+        self._changed = False
+        deadline = transitions.next_deadline(self._state)
+        timeout = None
+        if deadline is not None:
+            timeout = (deadline - workflow.now()).total_seconds()
+            if timeout <= 0:
+                return
+        try:
+            await workflow.wait_condition(
+                lambda: self._changed or workflow.info().is_continue_as_new_suggested(),
+                timeout=timeout,
+            )
+        except TimeoutError:
+            pass
+
+    async def _drain_deliveries(self) -> None:
+        await asyncio.gather(*self._deliveries, return_exceptions=True)
+        self._deliveries = []
+
+    async def _record(self, facts: list[Fact]) -> None:
+        """Number the facts, upsert search attributes, project, and send notifications."""
+        now = workflow.now()
+        seq = self._state.seq
+        events = [
+            CaseEvent(seq=seq + i, at=now, **fact.model_dump())
+            for i, fact in enumerate(facts, start=1)
+        ]
+        self._state = self._state.model_copy(update={"seq": seq + len(events)})
+        self._changed = True
+        view = transitions.view(self._state, workflow.now())
+        workflow.upsert_search_attributes(
+            [
+                CASE_STATUS.value_set(view.status.value),
+                CASE_TIER.value_set(view.tier),
+                CASE_SEVERITY.value_set(view.severity),
+                CASE_ORGANISATION.value_set(view.details.organisation),
+                CASE_NEXT_DUE.value_set(view.next_due_at)
+                if view.next_due_at
+                else CASE_NEXT_DUE.value_unset(),
+            ]
         )
-        return self._view
+        for event in events:
+            for notification in notifications_for(self._state, event):
+                self._deliveries.append(
+                    workflow.start_activity_method(
+                        Notifier.deliver,
+                        notification,
+                        start_to_close_timeout=DELIVERY_TIMEOUT,
+                        retry_policy=DELIVERY_RETRY,
+                    )
+                )
+        await workflow.execute_activity_method(
+            CaseProjection.project_case,
+            CaseProjected(view=view, events=events),
+            start_to_close_timeout=PROJECTION_TIMEOUT,
+        )
+        self._projected_seq = max(self._projected_seq, view.seq)
+
+    async def _apply(self, command: CaseCommand) -> CaseView:
+        try:
+            state, facts = transitions.handle(self._state, command, workflow.now())
+        except Refused as refusal:
+            # The state moved on between the validator and the handler.
+            raise ApplicationError(refusal.reason, type="Refused", non_retryable=True) from None
+        self._state = state
+        await self._record(facts)
+        return transitions.view(self._state, workflow.now())
+
+    def _validate(self, command: CaseCommand) -> None:
+        if self._refusal is not None:
+            raise ApplicationError(self._refusal, type="Refused")
+        try:
+            transitions.handle(self._state, command, workflow.now())
+        except Refused as refusal:
+            raise ApplicationError(refusal.reason, type="Refused") from None
 
     @workflow.update
     async def opened(self) -> CaseView:
-        await workflow.wait_condition(lambda: self._projected_seq >= 1)
-        return self._view
+        await workflow.wait_condition(lambda: self._projected_seq >= 1 or self._refusal is not None)
+        if self._refusal is not None:
+            raise ApplicationError(self._refusal, type="CaseRefused", non_retryable=True)
+        return transitions.view(self._state, workflow.now())
 
     @workflow.query
     def view(self) -> CaseView:
-        return self._view
+        return transitions.view(self._state, workflow.now())
 
-    async def _record(self, *, status: CaseStatus) -> None:
-        self._view = self._view.model_copy(
-            update={"status": status, "updated_at": workflow.now(), "seq": self._view.seq + 1}
-        )
-        workflow.upsert_search_attributes(
-            [
-                CASE_STATUS.value_set(self._view.status.value),
-                CASE_TIER.value_set(self._view.tier),
-                CASE_SEVERITY.value_set(self._view.details.severity),
-                CASE_ORGANISATION.value_set(self._view.details.organisation),
-            ]
-        )
-        await workflow.execute_activity_method(
-            CaseProjection.project_case,
-            CaseProjected(view=self._view),
-            start_to_close_timeout=PROJECTION_TIMEOUT,
-        )
-        self._projected_seq = self._view.seq
+    @workflow.query
+    def state(self) -> CaseState:
+        return self._state
+
+    @workflow.update
+    async def assign(self, command: AssignCase) -> CaseView:
+        return await self._apply(command)
+
+    @assign.validator
+    def _assign(self, command: AssignCase) -> None:
+        self._validate(command)
+
+    @workflow.update
+    async def respond(self, command: RespondPublicly) -> CaseView:
+        return await self._apply(command)
+
+    @respond.validator
+    def _respond(self, command: RespondPublicly) -> None:
+        self._validate(command)
+
+    @workflow.update
+    async def add_note(self, command: AddInternalNote) -> CaseView:
+        return await self._apply(command)
+
+    @add_note.validator
+    def _add_note(self, command: AddInternalNote) -> None:
+        self._validate(command)
+
+    @workflow.update
+    async def request_information(self, command: RequestInformation) -> CaseView:
+        return await self._apply(command)
+
+    @request_information.validator
+    def _request_information(self, command: RequestInformation) -> None:
+        self._validate(command)
+
+    @workflow.update
+    async def customer_reply(self, command: CustomerReply) -> CaseView:
+        return await self._apply(command)
+
+    @customer_reply.validator
+    def _customer_reply(self, command: CustomerReply) -> None:
+        self._validate(command)
+
+    @workflow.update
+    async def escalate_tier(self, command: EscalateTier) -> CaseView:
+        return await self._apply(command)
+
+    @escalate_tier.validator
+    def _escalate_tier(self, command: EscalateTier) -> None:
+        self._validate(command)
+
+    @workflow.update
+    async def change_severity(self, command: ChangeSeverity) -> CaseView:
+        return await self._apply(command)
+
+    @change_severity.validator
+    def _change_severity(self, command: ChangeSeverity) -> None:
+        self._validate(command)
+
+    @workflow.update
+    async def request_management_escalation(self, command: RequestManagementEscalation) -> CaseView:
+        return await self._apply(command)
+
+    @request_management_escalation.validator
+    def _request_management_escalation(self, command: RequestManagementEscalation) -> None:
+        self._validate(command)
+
+    @workflow.update
+    async def resolve(self, command: ResolveCase) -> CaseView:
+        return await self._apply(command)
+
+    @resolve.validator
+    def _resolve(self, command: ResolveCase) -> None:
+        self._validate(command)
+
+    @workflow.update
+    async def confirm(self, command: ConfirmResolution) -> CaseView:
+        return await self._apply(command)
+
+    @confirm.validator
+    def _confirm(self, command: ConfirmResolution) -> None:
+        self._validate(command)
+
+    @workflow.update
+    async def close(self, command: CloseCase) -> CaseView:
+        return await self._apply(command)
+
+    @close.validator
+    def _close(self, command: CloseCase) -> None:
+        self._validate(command)
+
+    @workflow.update
+    async def reopen(self, command: ReopenCase) -> CaseView:
+        return await self._apply(command)
+
+    @reopen.validator
+    def _reopen(self, command: ReopenCase) -> None:
+        self._validate(command)
+
+    @workflow.update
+    async def close_out_of_scope(self, command: CloseOutOfScope) -> CaseView:
+        return await self._apply(command)
+
+    @close_out_of_scope.validator
+    def _close_out_of_scope(self, command: CloseOutOfScope) -> None:
+        self._validate(command)

@@ -7,8 +7,8 @@ from typing import Annotated
 from fastapi import APIRouter, Header, status
 
 from api import cases
-from api.deps import SessionDep, SettingsDep, TemporalDep
-from models.case import CaseDetails, CaseView
+from api.deps import CatalogsDep, EngineDep, LimiterDep, SettingsDep, TemporalDep
+from models.case import Actor, CaseDetails, CaseView, Role
 
 router = APIRouter(prefix="/cases", tags=["cases"])
 
@@ -18,19 +18,21 @@ IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key", max_lengt
 @router.post("", status_code=status.HTTP_201_CREATED, response_model=CaseView)
 async def open_case(
     body: CaseDetails,
-    session: SessionDep,
+    engine: EngineDep,
     client: TemporalDep,
     settings: SettingsDep,
+    catalogs: CatalogsDep,
+    limiter: LimiterDep,
     idempotency_key: IdempotencyKey = None,
 ) -> CaseView:
     """Open a support case; a retry with the same Idempotency-Key returns the same case."""
-    number = cases.allocate_number(session, idempotency_key)
-    return await cases.start_case(
-        client, settings.temporal_task_queue, number, body, opened_by="api"
+    opened_by = Actor(id=str(body.contact.email), role=Role.customer)
+    return await cases.open_case(
+        engine, client, settings, catalogs, limiter, body, opened_by, idempotency_key
     )
 
 
 @router.get("/{number}", response_model=CaseView)
-async def get_case(number: int, session: SessionDep, client: TemporalDep) -> CaseView:
+async def get_case(number: int, engine: EngineDep, client: TemporalDep) -> CaseView:
     """Read one case."""
-    return await cases.read_case(session, client, number)
+    return await cases.read_case(engine, client, number)

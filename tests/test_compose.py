@@ -1,0 +1,309 @@
+"""The production stack (docker-compose.yml, Dockerfile, deploy/) agrees with the code."""
+
+from __future__ import annotations
+
+import ast
+import importlib
+import importlib.util
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from sqlalchemy.engine import make_url
+
+from models.read_model import make_engine
+from settings import Settings
+from workflows.search_attributes import ALL_KEYS, dev_server_flags
+
+ROOT = Path(__file__).resolve().parent.parent
+COMPOSE_FILE = ROOT / "docker-compose.yml"
+CLOUD_OVERRIDE = ROOT / "deploy" / "compose.temporal-cloud.yml"
+CLOUD_ENV_EXAMPLE = ROOT / "deploy" / "temporal-cloud.env.example"
+INIT_SCRIPT = ROOT / "deploy" / "postgres" / "initdb" / "10-databases.sh"
+
+ONE_SHOTS = {"temporal-schema", "temporal-setup", "tierline-schema"}
+LOCAL_TEMPORAL = {"temporal-schema", "temporal", "temporal-setup", "temporal-ui"}
+APP_SERVICES = ("worker", "api", "tierline-schema")
+SETTINGS_NAMES = {
+    f"{Settings.model_config.get('env_prefix', '')}{name}".upper() for name in Settings.model_fields
+}
+# ${NAME}, ${NAME:-default}, ${NAME-default}
+VARIABLE = re.compile(r"\$\{(?P<name>\w+)(?::?-(?P<default>[^}]*))?\}")
+
+
+class ComposeLoader(yaml.SafeLoader):
+    """Reads compose override files, whose !reset and !override tags plain YAML lacks."""
+
+
+def _untagged(loader: yaml.SafeLoader, node: yaml.Node) -> Any:
+    if isinstance(node, yaml.MappingNode):
+        return loader.construct_mapping(node, deep=True)
+    if isinstance(node, yaml.SequenceNode):
+        return loader.construct_sequence(node, deep=True)
+    return loader.construct_scalar(node) or None  # type: ignore[arg-type]
+
+
+ComposeLoader.add_constructor("!reset", _untagged)
+ComposeLoader.add_constructor("!override", _untagged)
+
+
+def with_defaults(value: object) -> str:
+    """The value compose would use with no variables set in the shell or .env."""
+    return VARIABLE.sub(lambda match: match["default"] or "", str(value))
+
+
+def packaged_names() -> set[str]:
+    """Top-level modules and packages that `pip install .` puts in the image."""
+    tool = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]
+    packages = {pattern.rstrip("*") for pattern in tool["packages"]["find"]["include"]}
+    return packages | set(tool["py-modules"])
+
+
+def dockerfile_cmd() -> list[str]:
+    found = re.findall(r"^CMD\s+(\[.*\])\s*$", (ROOT / "Dockerfile").read_text(), re.MULTILINE)
+    assert found, "the Dockerfile has no CMD in exec (JSON) form"
+    command: list[str] = json.loads(found[-1])
+    return command
+
+
+def assert_runs_packaged_code(argv: list[str]) -> None:
+    """`argv` starts code that exists, and that the image ships (or the standard library)."""
+    packaged = packaged_names()
+    match argv:
+        case ["uvicorn", target, *_]:
+            module_name, _, attribute = target.partition(":")
+            assert module_name.split(".")[0] in packaged
+            assert hasattr(importlib.import_module(module_name), attribute), target
+        case ["python", "-m", module_name, *_]:
+            assert module_name.split(".")[0] in packaged
+            spec = importlib.util.find_spec(module_name)
+            assert spec is not None and spec.origin is not None, module_name
+            assert 'if __name__ == "__main__":' in Path(spec.origin).read_text()
+        case ["python", "-c", code]:
+            for node in ast.walk(ast.parse(code)):
+                names: list[tuple[str, str | None]]
+                if isinstance(node, ast.Import):
+                    names = [(alias.name, None) for alias in node.names]
+                elif isinstance(node, ast.ImportFrom) and node.module:
+                    names = [(node.module, alias.name) for alias in node.names]
+                else:
+                    continue
+                for imported, member in names:
+                    top = imported.split(".")[0]
+                    assert top in packaged or top in sys.stdlib_module_names, imported
+                    module = importlib.import_module(imported)
+                    assert member is None or hasattr(module, member), (imported, member)
+        case _:
+            pytest.fail(f"no check for command {argv}")
+
+
+@pytest.fixture(scope="module")
+def services() -> dict[str, dict[str, Any]]:
+    compose = yaml.safe_load(COMPOSE_FILE.read_text())
+    found: dict[str, dict[str, Any]] = compose["services"]
+    return found
+
+
+@pytest.fixture(scope="module")
+def cloud_services() -> dict[str, dict[str, Any]]:
+    override = yaml.load(CLOUD_OVERRIDE.read_text(), Loader=ComposeLoader)
+    found: dict[str, dict[str, Any]] = override["services"]
+    return found
+
+
+def test_the_stack_has_the_production_services(services: dict[str, dict[str, Any]]) -> None:
+    assert {"postgresql", "temporal", "temporal-ui", "worker", "api"} <= set(services)
+    assert ONE_SHOTS <= set(services)
+
+
+def test_every_long_running_service_has_a_healthcheck(
+    services: dict[str, dict[str, Any]],
+) -> None:
+    for name, service in services.items():
+        if name in ONE_SHOTS:
+            # A one-shot exits when done: compose waits on its exit code, not a probe.
+            assert "healthcheck" not in service, name
+            assert service["restart"] == "no", name
+        else:
+            healthcheck = service.get("healthcheck", {})
+            assert healthcheck.get("test") and not healthcheck.get("disable"), name
+
+
+def test_dependencies_wait_for_health_or_completion(services: dict[str, dict[str, Any]]) -> None:
+    for name, service in services.items():
+        depends_on = service.get("depends_on", {})
+        assert isinstance(depends_on, dict), f"{name}: depends_on needs conditions"
+        for target, rule in depends_on.items():
+            assert target in services, f"{name} depends on unknown {target}"
+            expected = (
+                "service_completed_successfully" if target in ONE_SHOTS else "service_healthy"
+            )
+            assert rule["condition"] == expected, f"{name} -> {target}"
+    for name in ("worker", "api"):
+        assert {"postgresql", "temporal-setup", "tierline-schema"} <= set(
+            services[name]["depends_on"]
+        )
+
+
+@pytest.mark.parametrize("name", APP_SERVICES)
+def test_app_environment_names_are_settings_fields(
+    services: dict[str, dict[str, Any]], name: str
+) -> None:
+    environment = services[name]["environment"]
+    assert isinstance(environment, dict)
+    assert "DATABASE_URL" in environment
+    assert set(environment) <= SETTINGS_NAMES
+
+
+@pytest.mark.parametrize("name", ["worker", "api"])
+def test_app_environment_reads_into_settings(
+    services: dict[str, dict[str, Any]], name: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for variable in SETTINGS_NAMES:
+        monkeypatch.delenv(variable, raising=False)
+    for variable, value in services[name]["environment"].items():
+        if value is not None:  # a bare name passes the shell's value through, if any
+            monkeypatch.setenv(variable, with_defaults(value))
+
+    settings = Settings(_env_file=None)
+
+    assert settings.effective_temporal_address == "temporal:7233"
+    url = make_url(settings.effective_database_url)
+    assert (url.host, url.port, url.database) == ("postgresql", 5432, "tierline")
+    engine = make_engine(settings.effective_database_url)
+    assert engine.dialect.driver == "psycopg"
+    engine.dispose()
+
+
+def test_read_model_database_and_role_are_created_by_the_init_script(
+    services: dict[str, dict[str, Any]],
+) -> None:
+    owners = dict(re.findall(r"CREATE DATABASE (\w+) OWNER (\w+);", INIT_SCRIPT.read_text()))
+    for name in APP_SERVICES:
+        url = make_url(with_defaults(services[name]["environment"]["DATABASE_URL"]))
+        assert owners[str(url.database)] == url.username
+        assert url.password == with_defaults(
+            services["postgresql"]["environment"]["TIERLINE_DB_PASSWORD"]
+        )
+    for name in ("temporal-schema", "temporal"):
+        environment = services[name]["environment"]
+        for database in (environment["DBNAME"], environment["VISIBILITY_DBNAME"]):
+            assert owners[database] == environment["POSTGRES_USER"]
+
+
+def test_registered_search_attributes_match_the_code(services: dict[str, dict[str, Any]]) -> None:
+    registered = services["temporal-setup"]["environment"]["CASE_SEARCH_ATTRIBUTES"].split()
+    assert set(registered) == set(dev_server_flags()[1::2])
+    assert {pair.partition("=")[0] for pair in registered} == {key.name for key in ALL_KEYS}
+
+
+def test_the_app_uses_the_namespace_that_setup_prepares(
+    services: dict[str, dict[str, Any]],
+) -> None:
+    setup = services["temporal-setup"]["environment"]
+    for name in ("worker", "api"):
+        environment = services[name]["environment"]
+        assert environment["TEMPORAL_NAMESPACE"] == setup["TEMPORAL_NAMESPACE"]
+        assert environment["TEMPORAL_ADDRESS"] == setup["TEMPORAL_ADDRESS"] == "temporal:7233"
+    ui = services["temporal-ui"]["environment"]
+    assert ui["TEMPORAL_DEFAULT_NAMESPACE"] == setup["TEMPORAL_NAMESPACE"]
+
+
+def test_commands_run_code_the_image_ships(services: dict[str, dict[str, Any]]) -> None:
+    assert_runs_packaged_code(dockerfile_cmd())
+    for name in APP_SERVICES:
+        assert_runs_packaged_code(services[name]["command"])
+        test = services[name].get("healthcheck", {}).get("test", [])
+        if test:
+            assert test[0] == "CMD"
+            assert_runs_packaged_code(test[1:])
+    assert services["worker"]["command"] == ["python", "-m", "worker"]
+    assert services["api"]["command"][:2] == ["uvicorn", "api.app:app"]
+
+
+def test_image_installs_runtime_dependencies_only_and_runs_unprivileged() -> None:
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    assert "python:3.11-slim" in dockerfile
+    installs = re.findall(r"^RUN\s.*\bpip install (.*)$", dockerfile, re.MULTILINE)
+    assert installs == ["."]
+    users = re.findall(r"^USER\s+(\S+)", dockerfile, re.MULTILINE)
+    assert users and users[-1].split(":")[0] not in {"root", "0"}
+
+
+def test_dockerignore_admits_exactly_the_packaged_code() -> None:
+    lines = [
+        line.strip()
+        for line in (ROOT / ".dockerignore").read_text().splitlines()
+        if line.strip() and not line.startswith("#")
+    ]
+    assert lines[0] == "*", "the build context is an allow-list"
+    admitted = {line[1:].rstrip("/").removesuffix(".py") for line in lines if line[0] == "!"}
+    assert admitted == packaged_names() | {"pyproject.toml"}
+
+
+def test_mounted_files_exist_and_scripts_parse(services: dict[str, dict[str, Any]]) -> None:
+    for name, service in services.items():
+        for volume in service.get("volumes", []):
+            source = volume.split(":")[0]
+            if source.startswith("./"):
+                assert (ROOT / source).exists(), f"{name} mounts missing {source}"
+    scripts = sorted((ROOT / "deploy").rglob("*.sh"))
+    assert scripts
+    for script in scripts:
+        shell = "bash" if "bash" in script.read_text().splitlines()[0] else "sh"
+        result = subprocess.run([shell, "-n", str(script)], capture_output=True, text=True)
+        assert result.returncode == 0, f"{script}: {result.stderr}"
+
+
+def test_cloud_override_runs_the_app_without_the_local_cluster(
+    services: dict[str, dict[str, Any]], cloud_services: dict[str, dict[str, Any]]
+) -> None:
+    for name in LOCAL_TEMPORAL:
+        assert cloud_services[name]["profiles"], name
+    for name in ("worker", "api"):
+        override = cloud_services[name]
+        assert not set(override["depends_on"]) & LOCAL_TEMPORAL
+        assert set(override["depends_on"]) <= set(services)
+        assert set(override["environment"]) <= SETTINGS_NAMES
+    example = CLOUD_ENV_EXAMPLE.read_text()
+    names = set(re.findall(r"^(?:# )?([A-Z][A-Z0-9_]*)=", example, re.MULTILINE))
+    assert {"TEMPORAL_ADDRESS", "TEMPORAL_NAMESPACE", "TEMPORAL_API_KEY"} <= names
+    assert {"TEMPORAL_TLS_CERT", "TEMPORAL_TLS_KEY"} <= names
+    assert names <= SETTINGS_NAMES
+
+
+@pytest.mark.parametrize(
+    ("files", "environment"),
+    [
+        (["docker-compose.yml"], {}),
+        (
+            ["docker-compose.yml", "deploy/compose.temporal-cloud.yml"],
+            {"TEMPORAL_CLOUD_ENV_FILE": "./deploy/temporal-cloud.env.example"},
+        ),
+    ],
+    ids=["local", "temporal-cloud"],
+)
+def test_docker_compose_accepts_the_files(files: list[str], environment: dict[str, str]) -> None:
+    docker = shutil.which("docker")
+    if docker is None:
+        pytest.skip("the docker CLI is not installed")
+    if subprocess.run([docker, "compose", "version"], capture_output=True).returncode != 0:
+        pytest.skip("the docker CLI has no compose plugin")
+    arguments = [argument for file in files for argument in ("-f", file)]
+    result = subprocess.run(
+        [docker, "compose", *arguments, "config", "-q"],
+        cwd=ROOT,
+        env={**os.environ, **environment},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr

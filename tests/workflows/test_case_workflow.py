@@ -1,0 +1,341 @@
+"""The case workflow's tiers and SLA clocks, on the time-skipping server with real
+activities writing to SQLite and delivering over real SMTP and HTTP on localhost."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from collections.abc import AsyncIterator
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import pytest
+from sqlalchemy import Engine
+from sqlmodel import Session, select
+from temporalio.api.enums.v1 import EventType
+from temporalio.client import Client, WorkflowUpdateFailedError
+from temporalio.testing import WorkflowEnvironment
+
+from models.case import CaseRouting, CaseStatus
+from models.clocks import ClockName, ClockState
+from models.commands import (
+    ChangeSeverity,
+    CloseCase,
+    CloseOutOfScope,
+    ConfirmResolution,
+    CustomerReply,
+    ReopenCase,
+    RequestInformation,
+    RequestManagementEscalation,
+    ResolveCase,
+    RespondPublicly,
+)
+from models.read_model import CaseEventRecord, NotificationRecord
+from settings import Settings
+from tests.builders import AGENT, CUSTOMER, open_case
+from tests.conftest import Hooks, Inbox
+from tests.workflows.case_harness import (
+    CaseHandle,
+    clock,
+    skip_to,
+    start,
+    terminate_started,
+    view_when,
+)
+from worker import build_worker
+from workflows.case import CaseWorkflow
+
+BERLIN = ZoneInfo("Europe/Berlin")
+WORKFLOW_TASK_EVENTS = {
+    EventType.EVENT_TYPE_WORKFLOW_TASK_SCHEDULED,
+    EventType.EVENT_TYPE_WORKFLOW_TASK_STARTED,
+    EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED,
+}
+SECRET = "test-secret"
+
+
+@pytest.fixture
+async def client(
+    time_skipping_env: WorkflowEnvironment,
+    sqlite_engine: Engine,
+    task_queue: str,
+    activity_executor: ThreadPoolExecutor,
+    smtp_inbox: tuple[Inbox, int],
+) -> AsyncIterator[Client]:
+    settings = Settings(smtp_port=smtp_inbox[1], webhook_secret=SECRET)
+    client = time_skipping_env.client
+    async with build_worker(client, sqlite_engine, task_queue, activity_executor, settings):
+        yield client
+        await terminate_started()
+
+
+def events(engine: Engine, number: int) -> list[CaseEventRecord]:
+    with Session(engine) as session:
+        rows = session.exec(
+            select(CaseEventRecord)
+            .where(CaseEventRecord.case_number == number)
+            .order_by(CaseEventRecord.seq)  # type: ignore[arg-type]
+        )
+        return list(rows)
+
+
+def kinds(engine: Engine, number: int) -> list[str]:
+    return [e.kind for e in events(engine, number)]
+
+
+def next_weekday_at(now: datetime, weekday: int, hour: int) -> datetime:
+    local = now.astimezone(BERLIN)
+    day = local.date() + timedelta(days=(weekday - local.weekday()) % 7 or 7)
+    # Skip weeks around German public holidays so the test reads a plain weekend.
+    return datetime(day.year, day.month, day.day, hour, tzinfo=BERLIN)
+
+
+async def test_seed_001_gold_first_response_runs_over_the_weekend(
+    client: Client,
+    time_skipping_env: WorkflowEnvironment,
+    sqlite_engine: Engine,
+    task_queue: str,
+) -> None:
+    now = await time_skipping_env.get_current_time()
+    friday = next_weekday_at(now, weekday=4, hour=16)
+    await skip_to(time_skipping_env, friday)
+    handle = await start(
+        client, open_case(1, "eu-software-001:gold", friday, severity="sev1"), task_queue
+    )
+    opened = await handle.query(CaseWorkflow.view)
+    first_response = clock(opened, ClockName.first_response)
+    assert first_response.due_at is not None and first_response.due_local is not None
+    due_local = first_response.due_at.astimezone(BERLIN)
+    # Friday 16:00 + 8 business hours on Mon-Fri 09:00-17:00 is Monday 16:00
+    # (or the next working day's 16:00 when Monday is a public holiday).
+    assert due_local.weekday() in (0, 1)
+    expected = due_local.replace(hour=16, minute=0, second=0, microsecond=0)
+    # The case opened a fraction of a second after 16:00; business time counts whole seconds.
+    assert timedelta(0) <= due_local - expected <= timedelta(seconds=1)
+    assert first_response.due_local.startswith(due_local.date().isoformat())
+
+    warn_at = due_local.replace(hour=14)
+    await skip_to(time_skipping_env, warn_at - timedelta(seconds=5))
+    view = await handle.query(CaseWorkflow.view)
+    assert not clock(view, ClockName.first_response).warned
+
+    await skip_to(time_skipping_env, warn_at + timedelta(seconds=5))
+    view = await view_when(handle, lambda v: clock(v, ClockName.first_response).warned)
+    assert not clock(view, ClockName.first_response).breached
+
+    await skip_to(time_skipping_env, first_response.due_at + timedelta(seconds=5))
+    view = await view_when(handle, lambda v: clock(v, ClockName.first_response).breached)
+    assert view.breached
+    recorded = kinds(sqlite_engine, 1)
+    assert recorded.count("clock_warned") == 1
+    assert recorded.count("clock_breached") == 1
+    warned = next(e for e in events(sqlite_engine, 1) if e.kind == "clock_warned")
+    assert warned.at >= warn_at
+    assert warned.at - warn_at < timedelta(seconds=10)
+
+
+async def test_breaches_and_customer_requests_climb_the_chain_and_notify_once(
+    client: Client,
+    time_skipping_env: WorkflowEnvironment,
+    sqlite_engine: Engine,
+    task_queue: str,
+    smtp_inbox: tuple[Inbox, int],
+    webhook_receiver: tuple[Hooks, str],
+) -> None:
+    inbox, _ = smtp_inbox
+    hooks, hook_url = webhook_receiver
+    hooks.failures_left = 2  # the customer's endpoint fails twice, then accepts
+    routing = CaseRouting(
+        customer_emails=("ann@acme.example",),
+        customer_webhook=hook_url,
+        escalation_contacts={1: "lead@vendor.example", 2: "manager@vendor.example"},
+        dedicated_engineer="dse@vendor.example",
+    )
+    now = await time_skipping_env.get_current_time()
+    handle = await start(
+        client,
+        open_case(2, "short-sla:fast", now, routing=routing, severity="critical"),
+        task_queue,
+    )
+    # First response (10 minutes) is missed: team lead.
+    await skip_to(time_skipping_env, now + timedelta(minutes=11))
+    view = await view_when(handle, lambda v: v.escalation_level == 1)
+    assert view.escalation_title == "Support team lead"
+
+    # The customer asks: department manager.
+    view = await handle.execute_update(
+        CaseWorkflow.request_management_escalation,
+        RequestManagementEscalation(actor=CUSTOMER, reason="production is down"),
+    )
+    assert view.escalation_level == 2
+
+    # The periodic update (30 minutes) is missed: executive management.
+    await skip_to(time_skipping_env, now + timedelta(minutes=31))
+    view = await view_when(handle, lambda v: v.escalation_level == 3)
+    with pytest.raises(WorkflowUpdateFailedError) as refused:
+        await handle.execute_update(
+            CaseWorkflow.request_management_escalation,
+            RequestManagementEscalation(actor=CUSTOMER, reason="still down"),
+        )
+    assert "top of the management chain" in str(refused.value.cause)
+
+    await handle.execute_update(
+        CaseWorkflow.resolve,
+        ResolveCase(actor=AGENT, summary="restarted the queue", root_cause_analysis="disk full"),
+    )
+    await handle.execute_update(CaseWorkflow.confirm, ConfirmResolution(actor=CUSTOMER))
+    final = await handle.result()
+    assert final.status is CaseStatus.closed
+
+    escalations = [e for e in events(sqlite_engine, 2) if e.kind == "management_escalated"]
+    assert [(e.data["level"], e.actor_role) for e in escalations] == [
+        (1, "system"),
+        (2, "customer"),
+        (3, "system"),
+    ]
+    assert len(inbox.to("lead@vendor.example")) == 1
+    assert len(inbox.to("manager@vendor.example")) == 1
+    # The dedicated engineer hears of every event, each once.
+    seqs = [e.seq for e in events(sqlite_engine, 2)]
+    assert len(inbox.to("dse@vendor.example")) == len(seqs)
+    with Session(sqlite_engine) as session:
+        records = list(session.exec(select(NotificationRecord)))
+    assert {r.status for r in records} == {"sent"}
+    assert len({r.key for r in records}) == len(records)
+    webhook_keys = [headers["Idempotency-Key"] for headers, _ in hooks.calls]
+    assert len(webhook_keys) == len(set(webhook_keys))
+    assert any(r.attempts == 3 for r in records if r.channel == "webhook")
+    for headers, body in hooks.calls:
+        expected = "sha256=" + hmac.new(SECRET.encode(), body, hashlib.sha256).hexdigest()
+        assert headers["X-Tierline-Signature"] == expected
+
+
+async def test_waiting_on_customer_pauses_resolution(
+    client: Client, time_skipping_env: WorkflowEnvironment, task_queue: str
+) -> None:
+    now = await time_skipping_env.get_current_time()
+    handle = await start(client, open_case(3, "short-sla:fast", now, severity="normal"), task_queue)
+    opened = clock(await handle.query(CaseWorkflow.view), ClockName.resolution)
+    assert opened.due_at is not None
+
+    await handle.execute_update(
+        CaseWorkflow.request_information,
+        RequestInformation(actor=AGENT, message="Which version do you run?"),
+    )
+    waiting = await handle.query(CaseWorkflow.view)
+    assert waiting.status is CaseStatus.waiting_on_customer
+    assert clock(waiting, ClockName.resolution).state is ClockState.paused
+    assert clock(waiting, ClockName.first_response).met
+
+    await skip_to(time_skipping_env, now + timedelta(hours=5))
+    view = await handle.execute_update(
+        CaseWorkflow.customer_reply, CustomerReply(actor=CUSTOMER, message="4.2.1")
+    )
+    resumed = clock(view, ClockName.resolution)
+    assert view.status is CaseStatus.tier1
+    assert resumed.state is ClockState.running
+    assert resumed.due_at is not None
+    shift = resumed.due_at - opened.due_at
+    assert timedelta(hours=5) - timedelta(seconds=5) <= shift <= timedelta(hours=5, seconds=5)
+    assert not resumed.breached
+
+
+async def test_severity_change_recomputes_clocks_from_the_start(
+    client: Client, time_skipping_env: WorkflowEnvironment, task_queue: str
+) -> None:
+    now = await time_skipping_env.get_current_time()
+    handle = await start(client, open_case(4, "short-sla:fast", now, severity="normal"), task_queue)
+    opened_at = (await handle.query(CaseWorkflow.view)).opened_at
+    await skip_to(time_skipping_env, now + timedelta(minutes=20))
+    await handle.execute_update(
+        CaseWorkflow.change_severity,
+        ChangeSeverity(actor=AGENT, severity="critical", reason="all users are affected"),
+    )
+    # 20 minutes are used; critical allows 10 for the first response: breached at once.
+    view = await view_when(handle, lambda v: clock(v, ClockName.first_response).breached)
+    resolution = clock(view, ClockName.resolution)
+    assert resolution.due_at is not None
+    assert abs(resolution.due_at - (opened_at + timedelta(hours=4))) < timedelta(seconds=2)
+    assert view.severity == "critical"
+
+
+async def test_tier1_target_moves_the_case_to_tier2(
+    client: Client,
+    time_skipping_env: WorkflowEnvironment,
+    sqlite_engine: Engine,
+    task_queue: str,
+) -> None:
+    now = await time_skipping_env.get_current_time()
+    handle = await start(client, open_case(5, "short-sla:fast", now, severity="normal"), task_queue)
+    assert (await handle.query(CaseWorkflow.view)).status is CaseStatus.tier1
+    await skip_to(time_skipping_env, now + timedelta(minutes=61))
+    view = await view_when(handle, lambda v: v.tier == 2)
+    assert view.status is CaseStatus.tier2
+    moved = next(e for e in events(sqlite_engine, 5) if e.kind == "tier_escalated")
+    assert (moved.actor_role, moved.data["to_tier"]) == ("system", 2)
+
+
+async def test_refused_actions_write_nothing(
+    client: Client, time_skipping_env: WorkflowEnvironment, task_queue: str
+) -> None:
+    now = await time_skipping_env.get_current_time()
+    handle: CaseHandle = await start(
+        client, open_case(6, "short-sla:fast", now, severity="critical"), task_queue
+    )
+    before = await handle.fetch_history()
+    seq_before = (await handle.query(CaseWorkflow.view)).seq
+    for update, command, reason in [
+        (CaseWorkflow.confirm, ConfirmResolution(actor=CUSTOMER), "only a resolved case"),
+        (CaseWorkflow.close, CloseCase(actor=AGENT, reason="done"), "only a resolved case"),
+        (
+            CaseWorkflow.resolve,
+            ResolveCase(actor=AGENT, summary="fixed"),
+            "requires a root-cause analysis",
+        ),
+        (
+            CaseWorkflow.close_out_of_scope,
+            CloseOutOfScope(actor=AGENT, exclusion="weather", reason="x"),
+            "no exclusion 'weather'",
+        ),
+        (CaseWorkflow.respond, RespondPublicly(actor=CUSTOMER, message="hi"), "customer may not"),
+    ]:
+        with pytest.raises(WorkflowUpdateFailedError) as refused:
+            await handle.execute_update(update, command)  # type: ignore[call-overload]
+        assert reason in str(refused.value.cause)
+    after = await handle.fetch_history()
+    # The test server records the workflow tasks that ran the validators (a real server
+    # drops them); nothing else: no accepted update, no activity, no new case event.
+    added = {event.event_type for event in after.events[len(before.events) :]}
+    assert added <= WORKFLOW_TASK_EVENTS
+    assert (await handle.query(CaseWorkflow.view)).seq == seq_before
+
+
+async def test_reopen_within_window_and_out_of_scope(
+    client: Client,
+    time_skipping_env: WorkflowEnvironment,
+    sqlite_engine: Engine,
+    task_queue: str,
+) -> None:
+    now = await time_skipping_env.get_current_time()
+    handle = await start(client, open_case(7, "short-sla:fast", now, severity="normal"), task_queue)
+    await handle.execute_update(
+        CaseWorkflow.resolve, ResolveCase(actor=AGENT, summary="cleared the cache")
+    )
+    closed = await handle.execute_update(CaseWorkflow.confirm, ConfirmResolution(actor=CUSTOMER))
+    assert closed.status is CaseStatus.closed
+    reopened = await handle.execute_update(
+        CaseWorkflow.reopen, ReopenCase(actor=CUSTOMER, reason="it came back")
+    )
+    assert reopened.status is CaseStatus.tier1
+    assert clock(reopened, ClockName.resolution).state is ClockState.running
+
+    out = await handle.execute_update(
+        CaseWorkflow.close_out_of_scope,
+        CloseOutOfScope(actor=AGENT, exclusion="third-party", reason="their proxy drops it"),
+    )
+    assert out.status is CaseStatus.closed_out_of_scope
+    assert out.exclusion == "third-party"
+    final = await handle.result()
+    assert final.status is CaseStatus.closed_out_of_scope
+    assert kinds(sqlite_engine, 7)[-1] == "closed_out_of_scope"
