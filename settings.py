@@ -14,7 +14,10 @@ ROOT = Path(__file__).resolve().parent
 class Settings(BaseSettings):
     """Every knob Tierline has. Defaults run the embedded single-machine stack."""
 
-    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
+    # An empty variable means "not set", so `TEMPORAL_TLS_CERT=` does not become Path(".").
+    model_config = SettingsConfigDict(
+        env_file=".env", env_file_encoding="utf-8", extra="ignore", env_ignore_empty=True
+    )
 
     var_dir: Path = Field(default=ROOT / "var", description="Where the embedded stack keeps state")
 

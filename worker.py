@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import zoneinfo
 from concurrent.futures import ThreadPoolExecutor
 
 from sqlalchemy import Engine
@@ -105,7 +106,14 @@ def build_worker(
     )
 
 
+def pin_time_zone_data() -> None:
+    """Read zones from the pinned `tzdata` package, not the host's files, so every worker
+    computes the same deadlines and replays agree across machines."""
+    zoneinfo.reset_tzpath([])
+
+
 async def main() -> None:
+    pin_time_zone_data()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     settings = get_settings()
     engine = make_engine(settings.effective_database_url)

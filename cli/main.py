@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import typer
 
-from cli import stack
+from cli import policy, stack
 
 app = typer.Typer(
     help="Tierline: durable support cases with business-time SLAs.", no_args_is_help=True
 )
+
+
+app.add_typer(policy.app, name="policy", help="Check catalogs and show plans.")
 
 
 @app.callback()

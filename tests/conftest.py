@@ -29,9 +29,11 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
 from models.read_model import create_schema, make_engine
+from worker import pin_time_zone_data
 from workflows.search_attributes import ALL_KEYS
 
 VENV_BIN = Path(sys.executable).parent
+pin_time_zone_data()
 PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 
 SEARCH_ATTRIBUTE_TYPES = {
