@@ -52,6 +52,7 @@ class CaseProjection:
                 "organisation": view.details.organisation,
                 "company_name": view.details.company_name,
                 "title": view.details.title,
+                "details": view.details.details,
                 "severity": view.severity,
                 "status": view.status.value,
                 "tier": view.tier,

@@ -8,8 +8,9 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from api import errors
+from api.auth import bootstrap_admin
 from api.limits import KeyedLimiter
-from api.routes import cases, health, organisations
+from api.routes import cases, health, organisations, plans, queues, users
 from models.read_model import create_schema, make_engine
 from policies.catalog import load_catalogs
 from settings import Settings, get_settings
@@ -26,6 +27,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.limiter = KeyedLimiter()
         app.state.engine = make_engine(settings.effective_database_url)
         create_schema(app.state.engine)
+        bootstrap_admin(app.state.engine, settings.var_dir)
         app.state.temporal = await connect(settings)
         yield
         app.state.engine.dispose()
@@ -38,7 +40,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     errors.install(app)
     app.include_router(health.router)
+    app.include_router(users.router)
     app.include_router(organisations.router)
+    app.include_router(plans.router)
+    app.include_router(queues.router)
     app.include_router(cases.router)
     return app
 

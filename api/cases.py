@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
-from sqlalchemy import Engine
+from sqlalchemy import Engine, func, or_
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 from temporalio.client import Client, WithStartWorkflowOperation, WorkflowUpdateFailedError
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
@@ -16,15 +18,31 @@ from temporalio.service import RPCError, RPCStatusCode
 from api.errors import NotFound, TierlineError
 from api.limits import KeyedLimiter, update_with_retry
 from api.organisations import InvalidField
-from models.case import Actor, CaseDetails, CaseRouting, CaseView, OpenCase, case_workflow_id
+from api.schemas import CasePage, CaseSummary, TimelineEntry
+from models.case import (
+    Actor,
+    CaseDetails,
+    CaseRouting,
+    CaseStatus,
+    CaseView,
+    OpenCase,
+    case_workflow_id,
+)
 from models.quota import QuotaPeriod, ReserveSlot, SlotReserved, quota_workflow_id
-from models.read_model import CaseNumber, CaseRecord, Organisation
+from models.read_model import CaseEventRecord, CaseNumber, CaseRecord, Organisation
 from policies.business_time import parse_zone
 from policies.catalog import Catalog, resolve_plan
 from policies.plan_snapshot import PlanSnapshot
 from settings import Settings
 from workflows.case import CaseStart, CaseWorkflow
 from workflows.quota import QuotaWorkflow
+
+QUEUE_STATUSES = [
+    CaseStatus.tier1.value,
+    CaseStatus.tier2.value,
+    CaseStatus.tier3.value,
+    CaseStatus.waiting_on_customer.value,
+]
 
 
 class QuotaExhausted(TierlineError):
@@ -210,3 +228,72 @@ async def read_case(engine: Engine, client: Client, number: int) -> CaseView:
         if err.status == RPCStatusCode.NOT_FOUND:
             raise NotFound(f"case {number} does not exist") from err
         raise
+
+
+@dataclass(frozen=True)
+class CaseFilters:
+    statuses: list[CaseStatus] | None = None
+    tier: int | None = None
+    severity: str | None = None
+    organisation: str | None = None
+    assignee: str | None = None
+    breached: bool | None = None
+    due_before: datetime | None = None
+    text: str | None = None
+
+
+def list_cases(engine: Engine, filters: CaseFilters, limit: int, offset: int) -> CasePage:
+    """A page of cases from the read model, newest first."""
+    conditions: list[Any] = []
+    if filters.statuses:
+        conditions.append(col(CaseRecord.status).in_([s.value for s in filters.statuses]))
+    for column, value in (
+        (CaseRecord.tier, filters.tier),
+        (CaseRecord.severity, filters.severity),
+        (CaseRecord.organisation, filters.organisation),
+        (CaseRecord.assignee, filters.assignee),
+        (CaseRecord.breached, filters.breached),
+    ):
+        if value is not None:
+            conditions.append(col(column) == value)
+    if filters.due_before is not None:
+        conditions.append(col(CaseRecord.next_due_at) < filters.due_before)
+    for word in (filters.text or "").split():
+        pattern = f"%{word}%"
+        conditions.append(
+            or_(col(CaseRecord.title).ilike(pattern), col(CaseRecord.details).ilike(pattern))
+        )
+    with Session(engine) as session:
+        total = session.exec(select(func.count()).select_from(CaseRecord).where(*conditions)).one()
+        rows = session.exec(
+            select(CaseRecord)
+            .where(*conditions)
+            .order_by(col(CaseRecord.number).desc())
+            .limit(limit)
+            .offset(offset)
+        ).all()
+        items = [CaseSummary.model_validate(row, from_attributes=True) for row in rows]
+    return CasePage(items=items, total=total, limit=limit, offset=offset)
+
+
+def queue(engine: Engine, tier: int, limit: int, offset: int) -> list[CaseSummary]:
+    """Open cases of a tier, nearest SLA due instant first (cases with none last)."""
+    with Session(engine) as session:
+        rows = session.exec(
+            select(CaseRecord)
+            .where(CaseRecord.tier == tier)
+            .where(col(CaseRecord.status).in_(QUEUE_STATUSES))
+            .order_by(col(CaseRecord.next_due_at).is_(None), col(CaseRecord.next_due_at))
+            .limit(limit)
+            .offset(offset)
+        ).all()
+        return [CaseSummary.model_validate(row, from_attributes=True) for row in rows]
+
+
+def timeline(engine: Engine, number: int, public_only: bool) -> list[TimelineEntry]:
+    with Session(engine) as session:
+        query = select(CaseEventRecord).where(CaseEventRecord.case_number == number)
+        if public_only:
+            query = query.where(col(CaseEventRecord.public).is_(True))
+        rows = session.exec(query.order_by(col(CaseEventRecord.seq))).all()
+        return [TimelineEntry.model_validate(row, from_attributes=True) for row in rows]

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+from typing import Any, Literal
+
 from pydantic import AnyHttpUrl, BaseModel, ConfigDict, EmailStr, Field
+
+from models.case import Role
 
 
 class OrganisationCreate(BaseModel):
@@ -22,3 +27,69 @@ class OrganisationCreate(BaseModel):
 
 class OrganisationRead(OrganisationCreate):
     pass
+
+
+class UserCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    id: str = Field(min_length=1, max_length=200, pattern=r"^[A-Za-z0-9@._-]+$")
+    name: str = Field(min_length=1, max_length=200)
+    email: EmailStr | None = None
+    role: Role
+    organisation: str | None = Field(default=None, description="Required for customers")
+    tiers: list[Literal[1, 2, 3]] = Field(default_factory=list, description="Agents: tiers worked")
+
+
+class UserRead(UserCreate):
+    pass
+
+
+class TokenCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    label: str = Field(default="", max_length=200)
+
+
+class TokenRead(BaseModel):
+    id: int
+    user_id: str
+    label: str
+    created_at: datetime
+    revoked_at: datetime | None
+
+
+class TokenCreated(TokenRead):
+    token: str = Field(description="The bearer token; shown once, stored only as a digest")
+
+
+class CaseSummary(BaseModel):
+    number: int
+    organisation: str
+    company_name: str
+    title: str
+    severity: str
+    status: str
+    tier: int
+    assignee: str | None
+    breached: bool
+    next_due_at: datetime | None
+    opened_at: datetime
+    updated_at: datetime
+
+
+class CasePage(BaseModel):
+    items: list[CaseSummary]
+    total: int
+    limit: int
+    offset: int
+
+
+class TimelineEntry(BaseModel):
+    seq: int
+    at: datetime
+    kind: str
+    actor_id: str
+    actor_role: str
+    reason: str | None
+    public: bool
+    data: dict[str, Any]

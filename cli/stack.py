@@ -19,6 +19,8 @@ from typing import Any
 import httpx
 from rich.console import Console
 
+from api.auth import bootstrap_admin
+from models.read_model import create_schema, make_engine
 from settings import ROOT, Settings, get_settings
 from workflows.search_attributes import dev_server_flags
 
@@ -119,6 +121,10 @@ def run_stack() -> None:
             server = subprocess.Popen(dev_server_command(settings), **spawn)  # type: ignore[call-overload]
             processes.append(server)
             wait_for_port("127.0.0.1", settings.embedded_temporal_port, server, timeout=60)
+        engine = make_engine(settings.effective_database_url)
+        create_schema(engine)
+        admin_token = bootstrap_admin(engine, settings.var_dir)
+        engine.dispose()
         processes.append(subprocess.Popen([sys.executable, "worker.py"], **spawn))  # type: ignore[call-overload]
         uvicorn = [
             sys.executable,
@@ -135,7 +141,7 @@ def run_stack() -> None:
         processes.append(subprocess.Popen(uvicorn, **spawn))  # type: ignore[call-overload]
         api = f"http://{settings.api_host}:{settings.api_port}"
         health = wait_for_health(f"{api}/health", processes, timeout=60)
-        banner(settings, api, health)
+        banner(settings, api, health, admin_token)
         while all(process.poll() is None for process in processes):
             time.sleep(0.5)
         crashed = [p.args for p in processes if p.poll() is not None]
@@ -148,7 +154,7 @@ def run_stack() -> None:
     console.print("stopped; cases and timers are kept in", settings.var_dir)
 
 
-def banner(settings: Settings, api: str, health: dict[str, Any]) -> None:
+def banner(settings: Settings, api: str, health: dict[str, Any], admin_token: str | None) -> None:
     temporal = settings.effective_temporal_address
     ui = (
         f"http://127.0.0.1:{settings.embedded_temporal_ui_port}"
@@ -161,5 +167,10 @@ def banner(settings: Settings, api: str, health: dict[str, Any]) -> None:
     console.print(f"  Temporal       {temporal}  namespace {settings.temporal_namespace}")
     console.print(f"  Temporal UI    {ui}")
     console.print(f"  read model     {settings.effective_database_url}")
-    console.print("  auth           none yet: the API is open to anyone who can reach it")
+    token_file = settings.var_dir / "admin-token"
+    if admin_token:
+        console.print(f"  admin token    {admin_token}   (also in {token_file})")
+    else:
+        console.print(f"  admin token    created on the first run, kept in {token_file}")
+    console.print('  authenticate   curl -H "Authorization: Bearer $(cat var/admin-token)" ...')
     console.print("Ctrl-C stops everything; cases and timers survive the restart.")

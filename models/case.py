@@ -44,6 +44,7 @@ class Role(StrEnum):
     customer = "customer"
     agent = "agent"
     release_manager = "release_manager"
+    auditor = "auditor"
     admin = "admin"
     system = "system"
 

@@ -23,6 +23,33 @@ class CaseNumber(SQLModel, table=True):
     created_at: datetime = Field(default_factory=utcnow)
 
 
+class User(SQLModel, table=True):
+    """A person or system that calls the API, with the one role it acts in."""
+
+    __tablename__ = "users"
+
+    id: str = Field(primary_key=True, max_length=200)
+    name: str
+    email: str | None = None
+    role: str = Field(index=True)
+    organisation: str | None = Field(default=None, index=True, description="customers only")
+    tiers: list[int] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class ApiToken(SQLModel, table=True):
+    """A bearer token, stored only as its SHA-256 digest."""
+
+    __tablename__ = "api_tokens"
+
+    id: int | None = Field(default=None, primary_key=True)
+    user_id: str = Field(index=True, foreign_key="users.id")
+    digest: str = Field(unique=True, max_length=64)
+    label: str = ""
+    created_at: datetime = Field(default_factory=utcnow)
+    revoked_at: datetime | None = None
+
+
 class Organisation(SQLModel, table=True):
     """A customer organisation, its support plan and where its notifications go."""
 
@@ -49,6 +76,7 @@ class CaseRecord(SQLModel, table=True):
     organisation: str = Field(index=True)
     company_name: str
     title: str
+    details: str = ""
     severity: str = Field(index=True)
     status: str = Field(index=True)
     tier: int = Field(index=True)
@@ -99,7 +127,12 @@ class NotificationRecord(SQLModel, table=True):
 def make_engine(url: str) -> Engine:
     """Engine for the read model; SQLite gets WAL so the API reads while the worker writes."""
     if url.startswith("sqlite"):
-        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+        engine = create_engine(
+            url,
+            connect_args={"check_same_thread": False, "timeout": 30},
+            pool_size=20,
+            max_overflow=20,
+        )
 
         @event.listens_for(engine, "connect")
         def _sqlite_pragmas(dbapi_connection, _record):  # type: ignore[no-untyped-def]

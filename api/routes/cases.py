@@ -1,23 +1,36 @@
-"""Case routes."""
+"""Case routes: open, read, list, timeline, and every action on a case."""
 
 from __future__ import annotations
 
-from typing import Annotated
+import asyncio
+from datetime import datetime
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, status
+from fastapi import APIRouter, Body, Header, Query, status
+from pydantic import BaseModel
 
-from api import cases
+from api import actions, cases
+from api.actions import Action
+from api.auth import CurrentUser, Forbidden, Principal, require
 from api.deps import CatalogsDep, EngineDep, LimiterDep, SettingsDep, TemporalDep
-from models.case import Actor, CaseDetails, CaseView, Role
+from api.errors import NotFound
+from api.schemas import CasePage, TimelineEntry
+from models.case import CaseDetails, CaseStatus, CaseView, Role
 
 router = APIRouter(prefix="/cases", tags=["cases"])
 
 IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key", max_length=200)]
 
 
-@router.post("", status_code=status.HTTP_201_CREATED, response_model=CaseView)
+@router.post(
+    "",
+    status_code=status.HTTP_201_CREATED,
+    response_model=CaseView,
+    dependencies=[require(Role.customer, Role.agent)],
+)
 async def open_case(
     body: CaseDetails,
+    user: CurrentUser,
     engine: EngineDep,
     client: TemporalDep,
     settings: SettingsDep,
@@ -26,13 +39,102 @@ async def open_case(
     idempotency_key: IdempotencyKey = None,
 ) -> CaseView:
     """Open a support case; a retry with the same Idempotency-Key returns the same case."""
-    opened_by = Actor(id=str(body.contact.email), role=Role.customer)
+    if not user.sees_organisation(body.organisation):
+        raise Forbidden(f"you may open cases for {user.organisation} only")
     return await cases.open_case(
-        engine, client, settings, catalogs, limiter, body, opened_by, idempotency_key
+        engine, client, settings, catalogs, limiter, body, user.actor, idempotency_key
     )
 
 
+@router.get("", response_model=CasePage)
+async def list_cases(
+    user: CurrentUser,
+    engine: EngineDep,
+    status_: Annotated[list[CaseStatus] | None, Query(alias="status")] = None,
+    tier: Annotated[int | None, Query(ge=1, le=3)] = None,
+    severity: str | None = None,
+    organisation: str | None = None,
+    assignee: str | None = None,
+    breached: bool | None = None,
+    due_before: datetime | None = None,
+    q: Annotated[str | None, Query(max_length=200, description="Words in title or details")] = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> CasePage:
+    """List cases, newest first, filtered; customers see their organisation's only."""
+    if user.role is Role.customer:
+        organisation = user.organisation
+    filters = cases.CaseFilters(
+        statuses=status_,
+        tier=tier,
+        severity=severity,
+        organisation=organisation,
+        assignee=assignee,
+        breached=breached,
+        due_before=due_before,
+        text=q,
+    )
+    return await asyncio.to_thread(cases.list_cases, engine, filters, limit, offset)
+
+
 @router.get("/{number}", response_model=CaseView)
-async def get_case(number: int, engine: EngineDep, client: TemporalDep) -> CaseView:
-    """Read one case."""
-    return await cases.read_case(engine, client, number)
+async def get_case(
+    number: int, user: CurrentUser, engine: EngineDep, client: TemporalDep
+) -> CaseView:
+    """Read one case with every SLA clock."""
+    return await visible_case(engine, client, number, user)
+
+
+@router.get("/{number}/timeline", response_model=list[TimelineEntry])
+async def get_timeline(
+    number: int, user: CurrentUser, engine: EngineDep, client: TemporalDep
+) -> list[TimelineEntry]:
+    """The case's events: who did what, when and why (internal notes hidden from customers)."""
+    await visible_case(engine, client, number, user)
+    public_only = user.role is Role.customer
+    return await asyncio.to_thread(cases.timeline, engine, number, public_only)
+
+
+async def visible_case(engine: Any, client: Any, number: int, user: Principal) -> CaseView:
+    view = await cases.read_case(engine, client, number)
+    if not user.sees_organisation(view.details.organisation):
+        raise NotFound(f"case {number} does not exist")
+    return view
+
+
+def _action_route(action: Action) -> None:
+    body_model: Any = action.body
+
+    async def act(
+        number: int,
+        body: BaseModel,
+        user: CurrentUser,
+        engine: EngineDep,
+        client: TemporalDep,
+        limiter: LimiterDep,
+        idempotency_key: IdempotencyKey = None,
+    ) -> CaseView:
+        view = await visible_case(engine, client, number, user)
+        if user.role is Role.agent and user.tiers and view.tier not in user.tiers:
+            raise Forbidden(f"case {number} is in tier {view.tier}; you work tiers {user.tiers}")
+        return await actions.perform(
+            client, limiter, number, action, body, user.actor, idempotency_key
+        )
+
+    # Annotations are strings here (postponed evaluation); give FastAPI the real body type.
+    act.__annotations__["body"] = Annotated[body_model, Body()]
+    router.add_api_route(
+        f"/{{number}}/{action.path}",
+        act,
+        methods=["POST"],
+        response_model=CaseView,
+        summary=action.summary,
+        description=action.summary,
+        dependencies=[require(*action.roles)],
+        name=f"case_{action.path.replace('-', '_')}",
+        responses={409: {"description": "Not allowed in the case's current state"}},
+    )
+
+
+for _action in actions.ACTIONS:
+    _action_route(_action)

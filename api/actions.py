@@ -1,0 +1,175 @@
+"""Every case action the API offers, mapped to its workflow update and who may use it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, create_model
+from temporalio.client import Client, WorkflowUpdateFailedError
+from temporalio.exceptions import ApplicationError
+from temporalio.service import RPCError, RPCStatusCode
+
+from api.errors import Conflict, NotFound
+from api.limits import KeyedLimiter, update_with_retry
+from models.case import Actor, CaseView, Role, case_workflow_id
+from models.commands import (
+    AddInternalNote,
+    AssignCase,
+    CaseCommand,
+    ChangeSeverity,
+    CloseCase,
+    CloseOutOfScope,
+    ConfirmResolution,
+    CustomerReply,
+    EscalateTier,
+    ReopenCase,
+    RequestInformation,
+    RequestManagementEscalation,
+    ResolveCase,
+    RespondPublicly,
+)
+from workflows.case import CaseWorkflow
+
+
+@dataclass(frozen=True)
+class Action:
+    path: str
+    update: Any
+    command: type[CaseCommand]
+    roles: tuple[Role, ...]
+    summary: str
+
+    @property
+    def body(self) -> type[BaseModel]:
+        return _bodies[self.path]
+
+
+STAFF = (Role.agent,)
+ACTIONS = [
+    Action("assign", CaseWorkflow.assign, AssignCase, STAFF, "Assign the case to an agent."),
+    Action("respond", CaseWorkflow.respond, RespondPublicly, STAFF, "Respond to the customer."),
+    Action(
+        "notes",
+        CaseWorkflow.add_note,
+        AddInternalNote,
+        (*STAFF, Role.release_manager),
+        "Add an internal note the customer does not see.",
+    ),
+    Action(
+        "request-information",
+        CaseWorkflow.request_information,
+        RequestInformation,
+        STAFF,
+        "Ask the customer for information; the resolution clock pauses.",
+    ),
+    Action(
+        "reply",
+        CaseWorkflow.customer_reply,
+        CustomerReply,
+        (Role.customer,),
+        "Reply as the customer; a paused case resumes.",
+    ),
+    Action(
+        "escalate",
+        CaseWorkflow.escalate_tier,
+        EscalateTier,
+        STAFF,
+        "Escalate to tier 2 or tier 3 with a reason.",
+    ),
+    Action(
+        "severity",
+        CaseWorkflow.change_severity,
+        ChangeSeverity,
+        (*STAFF, Role.customer),
+        "Change the severity; every running clock is recomputed.",
+    ),
+    Action(
+        "management-escalation",
+        CaseWorkflow.request_management_escalation,
+        RequestManagementEscalation,
+        (*STAFF, Role.customer),
+        "Escalate one level up the plan's management chain.",
+    ),
+    Action(
+        "resolve",
+        CaseWorkflow.resolve,
+        ResolveCase,
+        (*STAFF, Role.release_manager),
+        "Resolve with a summary (and a root-cause analysis where the plan requires one).",
+    ),
+    Action(
+        "confirm",
+        CaseWorkflow.confirm,
+        ConfirmResolution,
+        (Role.customer,),
+        "Confirm the resolution as the customer; the case closes.",
+    ),
+    Action("close", CaseWorkflow.close, CloseCase, STAFF, "Close a resolved case."),
+    Action(
+        "reopen",
+        CaseWorkflow.reopen,
+        ReopenCase,
+        (*STAFF, Role.customer),
+        "Reopen a resolved case, or a closed one within the plan's reopen window.",
+    ),
+    Action(
+        "close-out-of-scope",
+        CaseWorkflow.close_out_of_scope,
+        CloseOutOfScope,
+        STAFF,
+        "Close as out of scope, citing one of the plan's exclusions.",
+    ),
+]
+
+
+def _body_model(command: type[CaseCommand]) -> type[BaseModel]:
+    fields = {
+        name: (field.annotation, field)
+        for name, field in command.model_fields.items()
+        if name != "actor"
+    }
+    name = command.__name__ + "Body"
+    model: type[BaseModel] = create_model(  # type: ignore[call-overload]
+        name, __config__=ConfigDict(extra="forbid"), **fields
+    )
+    return model
+
+
+_bodies = {action.path: _body_model(action.command) for action in ACTIONS}
+
+
+async def perform(
+    client: Client,
+    limiter: KeyedLimiter,
+    number: int,
+    action: Action,
+    body: BaseModel,
+    actor: Actor,
+    idempotency_key: str | None,
+) -> CaseView:
+    """Send the action to the case; a refusal becomes 409 with the workflow's reason."""
+    command = action.command.model_validate({**body.model_dump(), "actor": actor})
+    workflow_id = case_workflow_id(number)
+    handle = client.get_workflow_handle_for(CaseWorkflow.run, workflow_id)
+
+    async def call() -> CaseView:
+        result: CaseView = await handle.execute_update(
+            action.update,
+            command,
+            id=f"{action.path}:{idempotency_key}" if idempotency_key else None,
+        )
+        return result
+
+    try:
+        return await update_with_retry(limiter, workflow_id, call)
+    except WorkflowUpdateFailedError as err:
+        cause = err.cause
+        reason = cause.message if isinstance(cause, ApplicationError) else str(cause)
+        raise Conflict(reason, action=action.path) from err
+    except RPCError as err:
+        if err.status == RPCStatusCode.NOT_FOUND:
+            raise NotFound(f"case {number} does not exist") from err
+        if err.status == RPCStatusCode.FAILED_PRECONDITION or "completed" in err.message:
+            raise Conflict(f"case {number} is closed for good", action=action.path) from err
+        raise

@@ -1,0 +1,131 @@
+"""Bearer tokens, the caller's identity, and permissions as route dependencies."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated, Any
+
+from fastapi import Depends, Header
+from pydantic import BaseModel
+from sqlalchemy import Engine
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, select
+
+from api.deps import EngineDep
+from api.errors import TierlineError
+from models.case import Actor, Role
+from models.read_model import ApiToken, User
+
+TOKEN_PREFIX = "tl_"
+
+
+class Unauthenticated(TierlineError):
+    status = 401
+    title = "Authentication required"
+
+
+class Forbidden(TierlineError):
+    status = 403
+    title = "Not allowed for your role"
+
+
+class Principal(BaseModel):
+    """Who is calling: the user, its role, its organisation (customers) and tiers (agents)."""
+
+    id: str
+    role: Role
+    organisation: str | None = None
+    tiers: list[int] = []
+
+    @property
+    def actor(self) -> Actor:
+        return Actor(id=self.id, role=self.role)
+
+    def sees_organisation(self, organisation: str) -> bool:
+        return self.role is not Role.customer or self.organisation == organisation
+
+
+def digest(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def new_token() -> str:
+    return TOKEN_PREFIX + secrets.token_urlsafe(32)
+
+
+def issue_token(session: Session, user_id: str, label: str = "") -> tuple[ApiToken, str]:
+    """Create a token for a user; the plain token is returned once and never stored."""
+    token = new_token()
+    row = ApiToken(user_id=user_id, digest=digest(token), label=label)
+    session.add(row)
+    session.commit()
+    session.refresh(row)
+    return row, token
+
+
+def authenticate(
+    engine: EngineDep, authorization: Annotated[str | None, Header()] = None
+) -> Principal:
+    # A short session of its own: the request may then wait on Temporal holding no connection.
+    scheme, _, token = (authorization or "").partition(" ")
+    if scheme.lower() != "bearer" or not token:
+        raise Unauthenticated("send 'Authorization: Bearer <token>'")
+    with Session(engine) as session:
+        row = session.exec(select(ApiToken).where(ApiToken.digest == digest(token))).first()
+        if row is None or row.revoked_at is not None:
+            raise Unauthenticated("the token is unknown or revoked")
+        user = session.get(User, row.user_id)
+        if user is None:
+            raise Unauthenticated("the token's user no longer exists")
+        return Principal(
+            id=user.id, role=Role(user.role), organisation=user.organisation, tiers=user.tiers
+        )
+
+
+CurrentUser = Annotated[Principal, Depends(authenticate)]
+
+
+def require(*roles: Role) -> Any:
+    """A dependency that lets only these roles (and admins) through."""
+
+    def check(user: CurrentUser) -> Principal:
+        if user.role not in (*roles, Role.admin):
+            allowed = ", ".join(role.value for role in (*roles, Role.admin))
+            raise Forbidden(f"a {user.role.value} may not do this; allowed: {allowed}")
+        return user
+
+    return Depends(check)
+
+
+def bootstrap_admin(engine: Engine, var_dir: Path) -> str | None:
+    """Create the first admin and its token when there is no admin yet.
+
+    The token goes to `var/admin-token` (mode 600) for the embedded stack; it is
+    returned so the launcher can print it. Returns None when an admin exists.
+    """
+    with Session(engine) as session:
+        if session.exec(select(User).where(User.role == Role.admin.value)).first() is not None:
+            return None
+        session.add(User(id="admin", name="Administrator", role=Role.admin.value))
+        try:
+            session.commit()
+        except IntegrityError:
+            return None  # another process bootstrapped at the same moment
+        _, token = issue_token(session, "admin", label="bootstrap")
+    var_dir.mkdir(parents=True, exist_ok=True)
+    path = var_dir / "admin-token"
+    path.write_text(token + "\n")
+    path.chmod(0o600)
+    return token
+
+
+def revoke(session: Session, token_id: int) -> ApiToken | None:
+    row = session.get(ApiToken, token_id)
+    if row is not None and row.revoked_at is None:
+        row.revoked_at = datetime.now(UTC)
+        session.add(row)
+        session.commit()
+    return row

@@ -1,0 +1,93 @@
+"""Agents and customers advance a case through the API; refusals are 409 with the reason."""
+
+from __future__ import annotations
+
+from tests.api.conftest import Api
+from tests.api.test_permissions import open_acme_case
+
+
+async def test_a_case_from_opening_to_closing(api: Api) -> None:
+    number = await open_acme_case(api)
+    base = f"/cases/{number}"
+    assert (await api.bob.post(f"{base}/assign", json={"assignee": "bob"})).status_code == 200
+    asked = await api.bob.post(f"{base}/request-information", json={"message": "Which build?"})
+    assert asked.json()["status"] == "waiting_on_customer"
+    replied = await api.ann.post(f"{base}/reply", json={"message": "4.2.1"})
+    assert replied.json()["status"] == "tier2"
+    escalated = await api.bob.post(f"{base}/escalate", json={"tier": 3, "reason": "needs a fix"})
+    assert escalated.json()["tier"] == 3
+    resolved = await api.tia.post(
+        f"{base}/resolve", json={"summary": "fixed in 4.2.2", "root_cause_analysis": "race"}
+    )
+    assert resolved.json()["status"] == "resolved"
+    confirmed = await api.ann.post(f"{base}/confirm", json={})
+    assert confirmed.json()["status"] == "closed"
+
+    timeline = (await api.ada.get(f"{base}/timeline")).json()
+    kinds = [entry["kind"] for entry in timeline]
+    for kind in (
+        "opened",
+        "assigned",
+        "information_requested",
+        "customer_replied",
+        "tier_escalated",
+        "resolved",
+        "confirmed",
+    ):
+        assert kind in kinds
+    assert [e["seq"] for e in timeline] == sorted(e["seq"] for e in timeline)
+    # The customer's timeline hides internal events.
+    public = (await api.ann.get(f"{base}/timeline")).json()
+    assert "assigned" not in [entry["kind"] for entry in public]
+
+
+async def test_refused_action_is_409_with_the_reason_and_changes_nothing(api: Api) -> None:
+    number = await open_acme_case(api)
+    before = (await api.bob.get(f"/cases/{number}")).json()
+    refused = await api.ann.post(f"/cases/{number}/confirm", json={})
+    assert refused.status_code == 409
+    assert "only a resolved case can be confirmed" in refused.json()["detail"]
+    no_rca = await api.bob.post(f"/cases/{number}/resolve", json={"summary": "done"})
+    assert no_rca.status_code == 409
+    assert "root-cause analysis" in no_rca.json()["detail"]
+    after = (await api.bob.get(f"/cases/{number}")).json()
+    assert after["seq"] == before["seq"]
+
+
+async def test_bad_action_body_is_422_naming_the_field(api: Api) -> None:
+    number = await open_acme_case(api)
+    response = await api.bob.post(f"/cases/{number}/escalate", json={"tier": 5})
+    assert response.status_code == 422
+    fields = {error["field"] for error in response.json()["errors"]}
+    assert fields == {"body.tier", "body.reason"}
+
+
+async def test_action_with_idempotency_key_applies_once(api: Api) -> None:
+    number = await open_acme_case(api)
+    headers = {"Idempotency-Key": "note-1"}
+    first = await api.bob.post(
+        f"/cases/{number}/notes", json={"note": "call back"}, headers=headers
+    )
+    again = await api.bob.post(
+        f"/cases/{number}/notes", json={"note": "call back"}, headers=headers
+    )
+    assert first.status_code == again.status_code == 200
+    assert first.json()["seq"] == again.json()["seq"]
+    timeline = (await api.bob.get(f"/cases/{number}/timeline")).json()
+    assert [e["kind"] for e in timeline].count("note_added") == 1
+
+
+async def test_list_filters_and_queue_order(api: Api) -> None:
+    first = await open_acme_case(api)
+    second = await open_acme_case(api)
+    await api.bob.post(f"/cases/{first}/assign", json={"assignee": "bob"})
+    page = (await api.bob.get("/cases", params={"assignee": "bob"})).json()
+    assert [item["number"] for item in page["items"]] == [first]
+    page = (await api.bob.get("/cases", params={"q": "export refund"})).json()
+    assert page["total"] == 0
+    page = (await api.bob.get("/cases", params={"q": "Exports", "status": "tier2"})).json()
+    assert {item["number"] for item in page["items"]} == {first, second}
+    queue = (await api.bob.get("/queues/2")).json()
+    dues = [item["next_due_at"] for item in queue]
+    assert dues == sorted(dues)
+    assert (await api.bob.get("/cases", params={"limit": 0})).status_code == 422
