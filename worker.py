@@ -9,7 +9,10 @@ from concurrent.futures import ThreadPoolExecutor
 
 from sqlalchemy import Engine
 from temporalio.api.enums.v1 import IndexedValueType
-from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
+from temporalio.api.operatorservice.v1 import (
+    AddSearchAttributesRequest,
+    ListSearchAttributesRequest,
+)
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.service import RPCError, TLSConfig
@@ -62,22 +65,28 @@ async def connect(settings: Settings) -> Client:
 
 
 async def ensure_search_attributes(client: Client, namespace: str) -> None:
-    """Register the case search attributes on a self-hosted cluster; harmless if present."""
+    """Register the case search attributes that a self-hosted cluster lacks."""
     kinds = {
         "KEYWORD": IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD,
         "INT": IndexedValueType.INDEXED_VALUE_TYPE_INT,
         "DATETIME": IndexedValueType.INDEXED_VALUE_TYPE_DATETIME,
     }
-    request = AddSearchAttributesRequest(
-        namespace=namespace,
-        search_attributes={key.name: kinds[key.indexed_value_type.name] for key in ALL_KEYS},
-    )
     try:
-        await client.operator_service.add_search_attributes(request)
+        known = await client.operator_service.list_search_attributes(
+            ListSearchAttributesRequest(namespace=namespace)
+        )
+        missing = {
+            key.name: kinds[key.indexed_value_type.name]
+            for key in ALL_KEYS
+            if key.name not in known.custom_attributes
+        }
+        if missing:
+            await client.operator_service.add_search_attributes(
+                AddSearchAttributesRequest(namespace=namespace, search_attributes=missing)
+            )
     except RPCError as err:
-        # Already registered, or a managed cluster (Temporal Cloud) where the namespace
-        # owner registers them: either way the worker can run.
-        log.info("search attributes not added: %s", err.message)
+        # A managed cluster (Temporal Cloud), where the namespace owner registers them.
+        log.info("search attributes not checked: %s", err.message)
 
 
 def build_worker(
