@@ -10,7 +10,7 @@ from fastapi import FastAPI
 from api import errors
 from api.auth import bootstrap_admin
 from api.limits import KeyedLimiter
-from api.routes import cases, health, organisations, plans, queues, users
+from api.routes import cases, health, organisations, plans, queues, releases, users
 from models.read_model import create_schema, make_engine
 from policies.catalog import load_catalogs
 from settings import Settings, get_settings
@@ -45,6 +45,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(plans.router)
     app.include_router(queues.router)
     app.include_router(cases.router)
+    app.include_router(releases.router)
     return app
 
 

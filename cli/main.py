@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from cli import policy, stack
+from cli import admin, cases, policy, stack
 
 app = typer.Typer(
     help="Tierline: durable support cases with business-time SLAs.", no_args_is_help=True
@@ -12,6 +12,10 @@ app = typer.Typer(
 
 
 app.add_typer(policy.app, name="policy", help="Check catalogs and show plans.")
+app.add_typer(cases.app, name="cases")
+app.add_typer(admin.orgs, name="orgs")
+app.add_typer(admin.users, name="users")
+app.add_typer(admin.tokens, name="tokens")
 
 
 @app.callback()

@@ -176,6 +176,9 @@ class CaseView(BaseModel):
     resolution_summary: str | None
     exclusion: str | None
     release: str | None
+    priority_updates: bool = Field(
+        default=False, description="The plan gets hotfix builds as soon as they exist"
+    )
     seq: int = Field(description="Sequence number of the last recorded event")
 
 

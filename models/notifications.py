@@ -21,7 +21,9 @@ CUSTOMER_EVENTS = frozenset(
         "closed",
         "reopened",
         "closed_out_of_scope",
+        "release_linked",
         "release_shipped",
+        "release_cancelled",
         "hotfix_available",
     }
 )

@@ -41,6 +41,7 @@ from models.commands import (
     ResolveCase,
     RespondPublicly,
 )
+from models.release import LinkRelease, ReleaseNews, UnlinkRelease
 from policies.business_time import due_at
 from policies.plan_snapshot import EscalationTrigger, PlanSnapshot
 from policies.snapshot import CalendarSnapshot, Target
@@ -325,19 +326,8 @@ def handle(state: CaseState, command: CaseCommand, now: datetime) -> Outcome:
                 rca is not None or not _rca_owed(state),
                 f"plan {state.plan.plan_id} requires a root-cause analysis for this case",
             )
-            draft.fact("resolved", actor, summary, root_cause_analysis=rca)
-            if state.first_responded_at is None:
-                draft.set(first_responded_at=now)
-                draft.clock(ClockName.first_response, clocks.stop)
-            for name in (ClockName.tier1, ClockName.resolution, ClockName.periodic_update):
-                draft.clock(name, clocks.stop)
-            draft.set(
-                status=CaseStatus.resolved,
-                resolved_at=now,
-                resolution_summary=summary,
-                root_cause_analysis=rca,
-                status_before_waiting=None,
-            )
+            _resolve(draft, actor, summary, root_cause_analysis=rca)
+            draft.set(root_cause_analysis=rca)
         case ConfirmResolution(comment=comment):
             _require_role(actor, Role.customer)
             _require(
@@ -394,8 +384,66 @@ def handle(state: CaseState, command: CaseCommand, now: datetime) -> Outcome:
                 "closed_out_of_scope", actor, reason, exclusion=exclusion.id, text=exclusion.text
             )
             draft.set(status=CaseStatus.closed_out_of_scope, exclusion=exclusion.id, closed_at=now)
+        case LinkRelease(version=version):
+            _require_role(actor, Role.release_manager, Role.agent)
+            if state.release == version:
+                return state, []
+            _require(
+                status is CaseStatus.tier3
+                or (status is CaseStatus.waiting_on_customer and state.tier == 3),
+                f"only tier-3 cases can be linked to a release; case {state.number} is "
+                f"{status.value}",
+            )
+            _require(
+                state.release is None,
+                f"case {state.number} is linked to release {state.release}; unlink it first",
+            )
+            draft.fact("release_linked", actor, release=version)
+            draft.set(release=version)
+        case UnlinkRelease(version=version, reason=reason):
+            _require_role(actor, Role.release_manager, Role.agent)
+            if state.release != version:
+                return state, []
+            draft.fact("release_unlinked", actor, reason or None, release=version)
+            draft.set(release=None)
         case _:
             raise Refused(f"unknown command {type(command).__name__}")
+    return draft.done()
+
+
+def _resolve(draft: _Draft, actor: Actor, summary: str, **data: Any) -> None:
+    state = draft.state
+    draft.fact("resolved", actor, summary, **data)
+    if state.first_responded_at is None:
+        draft.set(first_responded_at=draft.now)
+        draft.clock(ClockName.first_response, clocks.stop)
+    for name in (ClockName.tier1, ClockName.resolution, ClockName.periodic_update):
+        draft.clock(name, clocks.stop)
+    draft.set(
+        status=CaseStatus.resolved,
+        resolved_at=draft.now,
+        resolution_summary=summary,
+        status_before_waiting=None,
+    )
+
+
+def release_news(state: CaseState, news: ReleaseNews, now: datetime) -> Outcome:
+    """What a release's news does to a linked case; news for another release changes nothing."""
+    if state.release != news.version or state.status in FINAL:
+        return state, []
+    draft = _Draft(state, now)
+    label = f"{news.kind.value.replace('_', ' ')} {news.version}"
+    match news.event:
+        case "hotfix_available":
+            draft.fact("hotfix_available", news.actor, release=news.version, build=news.build)
+        case "shipped" if state.status is not CaseStatus.resolved:
+            draft.fact("release_shipped", news.actor, release=news.version, build=news.build)
+            _resolve(draft, news.actor, f"Fixed in {label}", release=news.version)
+        case "cancelled":
+            draft.fact("release_cancelled", news.actor, news.reason, release=news.version)
+            draft.set(release=None)
+        case _:
+            return state, []
     return draft.done()
 
 
@@ -477,5 +525,6 @@ def view(state: CaseState, now: datetime) -> CaseView:
         resolution_summary=state.resolution_summary,
         exclusion=state.exclusion,
         release=state.release,
+        priority_updates=state.plan.features.priority_updates,
         seq=state.seq,
     )

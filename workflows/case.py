@@ -40,6 +40,7 @@ with workflow.unsafe.imports_passed_through():
         RespondPublicly,
     )
     from models.notifications import notifications_for
+    from models.release import LinkRelease, ReleaseNews, UnlinkRelease
     from models.transitions import Fact, Refused
     from workflows.search_attributes import (
         CASE_NEXT_DUE,
@@ -73,7 +74,8 @@ class CaseWorkflow:
     Updates (each with a validator; a refused one writes nothing): `opened`, `assign`,
     `respond`, `add_note`, `request_information`, `customer_reply`, `escalate_tier`,
     `change_severity`, `request_management_escalation`, `resolve`, `confirm`, `close`,
-    `reopen`, `close_out_of_scope`.
+    `reopen`, `close_out_of_scope`, `link_release`, `unlink_release`.
+    Signals: `release_news` (a linked release shipped, was cancelled, or has a hotfix).
     Queries: `view` returns the live state with every clock.
     """
 
@@ -108,15 +110,27 @@ class CaseWorkflow:
                 await self._continue_as_new_if_suggested()
             if not await self._reopened_within_window():
                 break
-        await workflow.wait_condition(workflow.all_handlers_finished)
-        await self._drain_deliveries()
+        await workflow.wait_condition(self._settled)
+        self._forget_deliveries()
         return transitions.view(self._state, workflow.now())
 
     async def _continue_as_new_if_suggested(self) -> None:
-        if workflow.info().is_continue_as_new_suggested():
-            await workflow.wait_condition(workflow.all_handlers_finished)
-            await self._drain_deliveries()
-            workflow.continue_as_new(CaseStart(carried=self._state))
+        if not workflow.info().is_continue_as_new_suggested():
+            return
+        # Roll over only once nothing is in flight, or an update started meanwhile would
+        # fail with its event unprojected, and a delivery still retrying would stop with
+        # this run. A clock falling due first is ticked before trying again.
+        deadline = transitions.next_deadline(self._state)
+        timeout = None if deadline is None else (deadline - workflow.now()).total_seconds()
+        if timeout is not None and timeout <= 0:
+            return
+        try:
+            await workflow.wait_condition(self._settled, timeout=timeout)
+        except TimeoutError:
+            return
+        # No await from the wait to here, so no handler can start in between.
+        self._forget_deliveries()
+        workflow.continue_as_new(CaseStart(carried=self._state))
 
     async def _reopened_within_window(self) -> bool:
         """A closed case stays reachable for the plan's reopen window, then completes."""
@@ -148,8 +162,14 @@ class CaseWorkflow:
         except TimeoutError:
             pass
 
-    async def _drain_deliveries(self) -> None:
-        await asyncio.gather(*self._deliveries, return_exceptions=True)
+    def _settled(self) -> bool:
+        """No handler is running and every notification is delivered (or given up on)."""
+        return workflow.all_handlers_finished() and all(d.done() for d in self._deliveries)
+
+    def _forget_deliveries(self) -> None:
+        for delivery in self._deliveries:
+            if not delivery.cancelled():
+                delivery.exception()  # retrieved: a delivery given up on is no workflow error
         self._deliveries = []
 
     async def _record(self, facts: list[Fact]) -> None:
@@ -327,3 +347,26 @@ class CaseWorkflow:
     @close_out_of_scope.validator
     def _close_out_of_scope(self, command: CloseOutOfScope) -> None:
         self._validate(command)
+
+    @workflow.update
+    async def link_release(self, command: LinkRelease) -> CaseView:
+        return await self._apply(command)
+
+    @link_release.validator
+    def _link_release(self, command: LinkRelease) -> None:
+        self._validate(command)
+
+    @workflow.update
+    async def unlink_release(self, command: UnlinkRelease) -> CaseView:
+        return await self._apply(command)
+
+    @unlink_release.validator
+    def _unlink_release(self, command: UnlinkRelease) -> None:
+        self._validate(command)
+
+    @workflow.signal
+    async def release_news(self, news: ReleaseNews) -> None:
+        state, facts = transitions.release_news(self._state, news, workflow.now())
+        if facts:
+            self._state = state
+            await self._record(facts)

@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -28,7 +29,7 @@ ACME = {
 }
 GLOBEX = {"id": "globex", "name": "Globex", "plan": "us-software-002:enterprise"}
 
-USERS = [
+USERS: list[dict[str, Any]] = [
     {"id": "bob", "name": "Bob Agent", "role": "agent", "tiers": [1, 2]},
     {"id": "tia", "name": "Tia Tier3", "role": "agent", "tiers": [3]},
     {"id": "ann", "name": "Ann Customer", "role": "customer", "organisation": "acme"},
@@ -91,7 +92,8 @@ async def api(
         admin = client(admin_token)
         for organisation in (ACME, GLOBEX):
             assert (await admin.post("/organisations", json=organisation)).status_code == 201
-        users, token_ids = {}, {}
+        users: dict[str, httpx.AsyncClient] = {}
+        token_ids: dict[str, int] = {}
         for user in USERS:
             assert (await admin.post("/users", json=user)).status_code == 201
             issued = (await admin.post(f"/users/{user['id']}/tokens", json={})).json()

@@ -1,0 +1,162 @@
+"""Release operations: plan, link and unlink cases from either side, start, ship, cancel."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from temporalio.client import Client, WorkflowUpdateFailedError
+from temporalio.common import WorkflowIDConflictPolicy
+from temporalio.exceptions import ApplicationError
+from temporalio.service import RPCError, RPCStatusCode
+
+from api.errors import Conflict, NotFound
+from api.limits import KeyedLimiter, update_with_retry
+from models.case import Actor, CaseView, case_workflow_id
+from models.release import (
+    LinkCaseToRelease,
+    LinkRelease,
+    PlanRelease,
+    ReleaseStatus,
+    ReleaseView,
+    UnlinkCase,
+    UnlinkRelease,
+    release_workflow_id,
+)
+from workflows.case import CaseWorkflow
+from workflows.release import ReleaseWorkflow
+
+
+async def _update(
+    client: Client, limiter: KeyedLimiter, workflow_id: str, update: Any, arg: Any, what: str
+) -> Any:
+    handle = client.get_workflow_handle(workflow_id)
+
+    async def call() -> Any:
+        return await handle.execute_update(update, arg)
+
+    try:
+        return await update_with_retry(limiter, workflow_id, call)
+    except WorkflowUpdateFailedError as err:
+        cause = err.cause
+        raise Conflict(
+            cause.message if isinstance(cause, ApplicationError) else str(cause)
+        ) from err
+    except RPCError as err:
+        if err.status != RPCStatusCode.NOT_FOUND:
+            raise
+        try:
+            await handle.describe()
+        except RPCError:
+            raise NotFound(f"{what} does not exist") from err
+        raise Conflict(f"{what} is closed") from err
+
+
+async def plan(client: Client, task_queue: str, command: PlanRelease) -> ReleaseView:
+    """Start the release workflow; planning the same version again returns it unchanged."""
+    handle = await client.start_workflow(
+        ReleaseWorkflow.run,
+        command,
+        id=release_workflow_id(command.version),
+        task_queue=task_queue,
+        id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+    )
+    view: ReleaseView = await handle.query(ReleaseWorkflow.view)
+    if view.kind is not command.kind:
+        raise Conflict(f"release {command.version} exists already as a {view.kind.value}")
+    return view
+
+
+async def read(client: Client, version: str) -> ReleaseView:
+    handle = client.get_workflow_handle(release_workflow_id(version))
+    for attempt in range(20):
+        try:
+            view: ReleaseView = await handle.query(ReleaseWorkflow.view)
+            return view
+        except RPCError as err:
+            if err.status == RPCStatusCode.NOT_FOUND:
+                raise NotFound(f"release {version} does not exist") from err
+            # A just-started worker has not polled yet ("no poller seen"): wait for it.
+            if err.status != RPCStatusCode.FAILED_PRECONDITION or attempt == 19:
+                raise
+        await asyncio.sleep(0.25)
+    raise AssertionError("unreachable")
+
+
+async def link(
+    client: Client, limiter: KeyedLimiter, version: str, number: int, actor: Actor
+) -> ReleaseView:
+    """Link a tier-3 case: the case accepts first (409 unless tier 3), then the release;
+    if the release refuses (shipped or cancelled meanwhile) the case is unlinked again."""
+    await read(client, version)
+    case: CaseView = await _update(
+        client,
+        limiter,
+        case_workflow_id(number),
+        CaseWorkflow.link_release,
+        LinkRelease(version=version, actor=actor),
+        f"case {number}",
+    )
+    command = LinkCaseToRelease(
+        number=number,
+        organisation=case.details.organisation,
+        priority_updates=case.priority_updates,
+        actor=actor,
+    )
+    try:
+        view: ReleaseView = await _update(
+            client,
+            limiter,
+            release_workflow_id(version),
+            ReleaseWorkflow.link,
+            command,
+            f"release {version}",
+        )
+    except Conflict:
+        await _update(
+            client,
+            limiter,
+            case_workflow_id(number),
+            CaseWorkflow.unlink_release,
+            UnlinkRelease(version=version, actor=actor, reason="the release refused the link"),
+            f"case {number}",
+        )
+        raise
+    return view
+
+
+async def unlink(
+    client: Client, limiter: KeyedLimiter, version: str, number: int, actor: Actor, reason: str
+) -> ReleaseView:
+    view: ReleaseView = await _update(
+        client,
+        limiter,
+        release_workflow_id(version),
+        ReleaseWorkflow.unlink,
+        UnlinkCase(number=number, actor=actor, reason=reason),
+        f"release {version}",
+    )
+    await _update(
+        client,
+        limiter,
+        case_workflow_id(number),
+        CaseWorkflow.unlink_release,
+        UnlinkRelease(version=version, actor=actor, reason=reason),
+        f"case {number}",
+    )
+    return view
+
+
+async def act(
+    client: Client, limiter: KeyedLimiter, version: str, update: Any, command: Any
+) -> ReleaseView:
+    """Run a release update; shipping a shipped or cancelling a cancelled release again
+    answers with the release as it is, even long after."""
+    current = await read(client, version)
+    done = {"ship": ReleaseStatus.shipped, "cancel": ReleaseStatus.cancelled}
+    if done.get(getattr(update, "__name__", "")) is current.status:
+        return current
+    view: ReleaseView = await _update(
+        client, limiter, release_workflow_id(version), update, command, f"release {version}"
+    )
+    return view

@@ -1,0 +1,471 @@
+"""`tierline cases`: open, read and work support cases through the API."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated, Any
+
+import typer
+from rich.table import Table
+from rich.text import Text
+
+from cli import http
+from cli.http import JsonFlag, duration, local, utc, yes
+
+app = typer.Typer(
+    help="Open, read and work support cases (--api/--token before the command, or "
+    "TIERLINE_API/TIERLINE_TOKEN).",
+    callback=http.configure,
+    no_args_is_help=True,
+)
+
+Number = Annotated[int, typer.Argument(help="The case number.", min=1, show_default=False)]
+Reason = Annotated[str, typer.Option(help="Why; recorded in the case history.", show_default=False)]
+IdempotencyKey = Annotated[
+    str | None,
+    typer.Option(help="Send again with the same key and the API applies it once."),
+]
+Limit = Annotated[int, typer.Option(min=1, max=200, help="Rows per page.")]
+Offset = Annotated[int, typer.Option(min=0, help="Rows to skip.")]
+
+
+@app.command("open")
+def open_case(
+    ctx: typer.Context,
+    org: Annotated[str, typer.Option(help="Organisation id.", show_default=False)],
+    company: Annotated[str, typer.Option(help="Company name.", show_default=False)],
+    contact_name: Annotated[str, typer.Option(show_default=False)],
+    contact_email: Annotated[str, typer.Option(show_default=False)],
+    title: Annotated[str, typer.Option(show_default=False)],
+    details: Annotated[
+        str, typer.Option(help="What happens; '-' reads stdin.", show_default=False)
+    ],
+    severity: Annotated[str, typer.Option(help="A severity of the plan.", show_default=False)],
+    contact_phone: Annotated[str | None, typer.Option()] = None,
+    channel: Annotated[str, typer.Option(help="web, email, phone, chat or api.")] = "web",
+    recurring: Annotated[bool, typer.Option(help="The problem has happened before.")] = False,
+    idempotency_key: IdempotencyKey = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Open a case; its SLA clocks start at once."""
+    if details == "-":
+        details = typer.get_text_stream("stdin").read()
+    contact: dict[str, Any] = {"name": contact_name, "email": contact_email}
+    if contact_phone:
+        contact["phone"] = contact_phone
+    body = {
+        "organisation": org,
+        "company_name": company,
+        "contact": contact,
+        "channel": channel,
+        "title": title,
+        "details": details,
+        "severity": severity,
+        "recurring": recurring,
+    }
+    view = http.call(ctx, "POST", "/cases", body=body, idempotency_key=idempotency_key)
+    _print_view_or_state(view, as_json, verb="opened")
+
+
+@app.command()
+def show(ctx: typer.Context, number: Number, as_json: JsonFlag = False) -> None:
+    """A case with every SLA clock: due in UTC and plan-local time, elapsed, remaining."""
+    view = http.call(ctx, "GET", f"/cases/{number}")
+    if as_json:
+        http.print_json(view)
+        return
+    console = http.out()
+    details = view["details"]
+    contact = details["contact"]
+    policy = view["policy"]
+    console.print(Text.assemble((f"Case {view['number']}", "bold"), f"  {details['title']}"))
+    rows = [
+        ("status", view["status"]),
+        ("tier", str(view["tier"])),
+        ("severity", view["severity"]),
+        ("assignee", view["assignee"] or "—"),
+        ("organisation", f"{details['organisation']} ({details['company_name']})"),
+        ("contact", f"{contact['name']} <{contact['email']}>"),
+        ("channel", details["channel"]),
+        ("plan", f"{policy['catalog_id']}:{view['plan_id']} (version {policy['catalog_version']})"),
+        ("escalation", _escalation(view)),
+        ("opened", f"{utc(view['opened_at'])} by {_actor(view['opened_by'])}"),
+        ("updated", utc(view["updated_at"])),
+        ("next due", utc(view["next_due_at"])),
+    ]
+    for key, label in (("resolved_at", "resolved"), ("closed_at", "closed")):
+        if view.get(key):
+            rows.append((label, utc(view[key])))
+    for key, label in (
+        ("resolution_summary", "resolution"),
+        ("exclusion", "exclusion"),
+        ("release", "release"),
+    ):
+        if view.get(key):
+            rows.append((label, view[key]))
+    for label, value in rows:
+        console.print(Text.assemble((f"  {label:<13}", "dim"), value))
+    console.print(Text.assemble((f"  {'breached':<13}", "dim"), yes(view["breached"])))
+    console.print()
+    console.print(details["details"])
+    console.print()
+    console.print(_clocks(view["clocks"]))
+
+
+@app.command("list")
+def list_cases(
+    ctx: typer.Context,
+    status: Annotated[
+        list[str] | None, typer.Option(help="A status; repeat for several.", show_default=False)
+    ] = None,
+    tier: Annotated[int | None, typer.Option(min=1, max=3)] = None,
+    severity: Annotated[str | None, typer.Option()] = None,
+    org: Annotated[str | None, typer.Option(help="Organisation id.")] = None,
+    assignee: Annotated[str | None, typer.Option()] = None,
+    breached: Annotated[
+        bool | None, typer.Option("--breached/--not-breached", help="Only (or no) breached cases.")
+    ] = None,
+    q: Annotated[str | None, typer.Option(help="Words in the title or details.")] = None,
+    limit: Limit = 50,
+    offset: Offset = 0,
+    as_json: JsonFlag = False,
+) -> None:
+    """Cases, newest first, filtered (customers see their organisation's only)."""
+    params = {
+        "status": status,
+        "tier": tier,
+        "severity": severity,
+        "organisation": org,
+        "assignee": assignee,
+        "breached": None if breached is None else str(breached).lower(),
+        "q": q,
+        "limit": limit,
+        "offset": offset,
+    }
+    page = http.call(ctx, "GET", "/cases", params=params)
+    if as_json:
+        http.print_json(page)
+        return
+    console = http.out()
+    console.print(_summaries(page["items"]))
+    shown = len(page["items"])
+    first = page["offset"] + 1 if shown else page["offset"]
+    console.print(f"{first}-{page['offset'] + shown} of {page['total']}", style="dim")
+
+
+@app.command()
+def timeline(ctx: typer.Context, number: Number, as_json: JsonFlag = False) -> None:
+    """The case's events: who did what, when and why."""
+    entries = http.call(ctx, "GET", f"/cases/{number}/timeline")
+    if as_json:
+        http.print_json(entries)
+        return
+    table = Table(title=f"Case {number} timeline", title_justify="left")
+    for column in ("seq", "at (UTC)", "event", "by", "reason", "data"):
+        table.add_column(column)
+    for entry in entries:
+        kind = Text(entry["kind"], style="" if entry["public"] else "italic")
+        if not entry["public"]:
+            kind.append(" (internal)", style="dim")
+        table.add_row(
+            str(entry["seq"]),
+            utc(entry["at"]),
+            kind,
+            f"{entry['actor_id']} ({entry['actor_role']})",
+            entry["reason"] or "",
+            json.dumps(entry["data"], ensure_ascii=False) if entry["data"] else "",
+        )
+    http.out().print(table)
+
+
+@app.command()
+def queue(
+    ctx: typer.Context,
+    tier: Annotated[int, typer.Argument(min=1, max=3, help="Tier 1, 2 or 3.")],
+    limit: Limit = 50,
+    offset: Offset = 0,
+    as_json: JsonFlag = False,
+) -> None:
+    """A tier's open cases, nearest SLA due instant first."""
+    items = http.call(ctx, "GET", f"/queues/{tier}", params={"limit": limit, "offset": offset})
+    if as_json:
+        http.print_json(items)
+        return
+    http.out().print(_summaries(items, title=f"Tier {tier} queue"))
+
+
+# Actions: each POSTs to /cases/{number}/<path> and prints the state the case is in now.
+
+
+@app.command()
+def assign(
+    ctx: typer.Context,
+    number: Number,
+    assignee: Annotated[str, typer.Argument(help="The agent's user id.")],
+    idempotency_key: IdempotencyKey = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Assign the case to an agent."""
+    _act(ctx, number, "assign", {"assignee": assignee}, idempotency_key, as_json)
+
+
+@app.command()
+def respond(
+    ctx: typer.Context,
+    number: Number,
+    message: Annotated[str, typer.Argument(help="What the customer reads.")],
+    idempotency_key: IdempotencyKey = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Respond to the customer."""
+    _act(ctx, number, "respond", {"message": message}, idempotency_key, as_json)
+
+
+@app.command()
+def note(
+    ctx: typer.Context,
+    number: Number,
+    text: Annotated[str, typer.Argument(metavar="NOTE", help="Seen by staff only.")],
+    idempotency_key: IdempotencyKey = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Add an internal note the customer does not see."""
+    _act(ctx, number, "notes", {"note": text}, idempotency_key, as_json)
+
+
+@app.command("request-info")
+def request_info(
+    ctx: typer.Context,
+    number: Number,
+    message: Annotated[str, typer.Argument(help="What the customer should send.")],
+    idempotency_key: IdempotencyKey = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Ask the customer for information; the resolution clock pauses."""
+    _act(ctx, number, "request-information", {"message": message}, idempotency_key, as_json)
+
+
+@app.command()
+def reply(
+    ctx: typer.Context,
+    number: Number,
+    message: Annotated[str, typer.Argument()],
+    idempotency_key: IdempotencyKey = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Reply as the customer; a paused case resumes."""
+    _act(ctx, number, "reply", {"message": message}, idempotency_key, as_json)
+
+
+@app.command()
+def escalate(
+    ctx: typer.Context,
+    number: Number,
+    tier: Annotated[int, typer.Option(min=2, max=3, help="2 or 3.", show_default=False)],
+    reason: Reason,
+    idempotency_key: IdempotencyKey = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Escalate to tier 2 or tier 3."""
+    _act(ctx, number, "escalate", {"tier": tier, "reason": reason}, idempotency_key, as_json)
+
+
+@app.command()
+def severity(
+    ctx: typer.Context,
+    number: Number,
+    new_severity: Annotated[
+        str, typer.Argument(metavar="SEVERITY", help="A severity of the plan.")
+    ],
+    reason: Reason,
+    idempotency_key: IdempotencyKey = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Change the severity; every running clock is recomputed."""
+    body = {"severity": new_severity, "reason": reason}
+    _act(ctx, number, "severity", body, idempotency_key, as_json)
+
+
+@app.command("management-escalation")
+def management_escalation(
+    ctx: typer.Context,
+    number: Number,
+    reason: Reason,
+    idempotency_key: IdempotencyKey = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Escalate one level up the plan's management chain."""
+    _act(ctx, number, "management-escalation", {"reason": reason}, idempotency_key, as_json)
+
+
+@app.command()
+def resolve(
+    ctx: typer.Context,
+    number: Number,
+    summary: Annotated[str, typer.Option(help="What fixed it.", show_default=False)],
+    rca: Annotated[
+        str | None, typer.Option(help="Root-cause analysis, where the plan requires one.")
+    ] = None,
+    idempotency_key: IdempotencyKey = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Resolve the case."""
+    body = {"summary": summary, "root_cause_analysis": rca}
+    _act(ctx, number, "resolve", body, idempotency_key, as_json)
+
+
+@app.command()
+def confirm(
+    ctx: typer.Context,
+    number: Number,
+    comment: Annotated[str | None, typer.Option()] = None,
+    idempotency_key: IdempotencyKey = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Confirm the resolution as the customer; the case closes."""
+    _act(ctx, number, "confirm", {"comment": comment}, idempotency_key, as_json)
+
+
+@app.command()
+def close(
+    ctx: typer.Context,
+    number: Number,
+    reason: Reason,
+    idempotency_key: IdempotencyKey = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Close a resolved case."""
+    _act(ctx, number, "close", {"reason": reason}, idempotency_key, as_json)
+
+
+@app.command()
+def reopen(
+    ctx: typer.Context,
+    number: Number,
+    reason: Reason,
+    idempotency_key: IdempotencyKey = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Reopen a resolved case, or a closed one within the plan's reopen window."""
+    _act(ctx, number, "reopen", {"reason": reason}, idempotency_key, as_json)
+
+
+@app.command("out-of-scope")
+def out_of_scope(
+    ctx: typer.Context,
+    number: Number,
+    exclusion: Annotated[str, typer.Option(help="One of the plan's exclusion ids.")],
+    reason: Reason,
+    idempotency_key: IdempotencyKey = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Close as out of scope, citing one of the plan's exclusions."""
+    body = {"exclusion": exclusion, "reason": reason}
+    _act(ctx, number, "close-out-of-scope", body, idempotency_key, as_json)
+
+
+def _act(
+    ctx: typer.Context,
+    number: int,
+    path: str,
+    body: dict[str, Any],
+    idempotency_key: str | None,
+    as_json: bool,
+) -> None:
+    view = http.call(
+        ctx, "POST", f"/cases/{number}/{path}", body=body, idempotency_key=idempotency_key
+    )
+    _print_view_or_state(view, as_json)
+
+
+def _print_view_or_state(view: dict[str, Any], as_json: bool, verb: str = "is now") -> None:
+    if as_json:
+        http.print_json(view)
+        return
+    line = Text.assemble(
+        (f"Case {view['number']}", "bold"),
+        f" {verb} ",
+        (view["status"], "bold"),
+        f": tier {view['tier']}, severity {view['severity']}, ",
+        f"assignee {view['assignee'] or '—'}, next due {utc(view['next_due_at'])}",
+    )
+    if view["breached"]:
+        line.append(", breached", style="red")
+    http.out().print(line)
+
+
+def _clocks(clocks: list[dict[str, Any]]) -> Table:
+    table = Table(title="SLA clocks", title_justify="left")
+    for column in (
+        "clock",
+        "state",
+        "target",
+        "due (UTC)",
+        "due (local)",
+        "elapsed",
+        "remaining",
+        "warned",
+        "breached",
+    ):
+        table.add_column(column)
+    for clock in clocks:
+        remaining = clock["remaining_seconds"]
+        if remaining is not None and remaining < 0:
+            left = Text(f"{duration(-remaining)} over", style="red")
+        elif clock["met"]:
+            left = Text("met", style="green")
+        else:
+            left = Text(duration(remaining))
+        table.add_row(
+            clock["name"],
+            clock["state"],
+            clock["target"],
+            utc(clock["due_at"]),
+            local(clock["due_local"]),
+            duration(clock["elapsed_seconds"]),
+            left,
+            yes(clock["warned"], "yellow"),
+            yes(clock["breached"]),
+        )
+    return table
+
+
+def _summaries(items: list[dict[str, Any]], title: str | None = None) -> Table:
+    table = Table(title=title, title_justify="left")
+    for column in (
+        "#",
+        "organisation",
+        "title",
+        "severity",
+        "status",
+        "tier",
+        "assignee",
+        "next due (UTC)",
+        "breached",
+    ):
+        table.add_column(column)
+    for item in items:
+        table.add_row(
+            str(item["number"]),
+            item["organisation"],
+            item["title"],
+            item["severity"],
+            item["status"],
+            str(item["tier"]),
+            item["assignee"] or "—",
+            utc(item["next_due_at"]),
+            yes(item["breached"]),
+        )
+    return table
+
+
+def _escalation(view: dict[str, Any]) -> str:
+    level = view["escalation_level"]
+    if not level:
+        return "—"
+    title = view.get("escalation_title")
+    return f"level {level}" + (f" ({title})" if title else "")
+
+
+def _actor(actor: dict[str, Any]) -> str:
+    return f"{actor['id']} ({actor['role']})"
