@@ -25,11 +25,12 @@ from models.read_model import create_schema, make_engine
 from settings import Settings, get_settings
 from workflows.case import CaseWorkflow
 from workflows.quota import QuotaWorkflow
+from workflows.release import ReleaseWorkflow
 from workflows.search_attributes import ALL_KEYS
 
 log = logging.getLogger("tierline.worker")
 
-WORKFLOWS = [CaseWorkflow, QuotaWorkflow]
+WORKFLOWS = [CaseWorkflow, QuotaWorkflow, ReleaseWorkflow]
 
 
 def workflow_runner() -> SandboxedWorkflowRunner:
