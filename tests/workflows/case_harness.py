@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 from collections.abc import Callable
 from datetime import datetime, timedelta
+from typing import Any
 
 from temporalio.client import Client, WorkflowHandle
 from temporalio.service import RPCError
@@ -19,7 +20,7 @@ CaseHandle = WorkflowHandle[CaseWorkflow, CaseView]
 
 # Cases a test started; `terminate_started` ends those still running, because the
 # time-skipping server will not skip time while a case without a worker has work due.
-STARTED: list[CaseHandle] = []
+STARTED: list[WorkflowHandle[Any, Any]] = []
 
 
 async def terminate_started() -> None:
