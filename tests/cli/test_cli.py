@@ -166,3 +166,22 @@ def test_unreachable_api_exits_1() -> None:
     result = runner.invoke(app, ["cases", "--api", "http://127.0.0.1:9", "--token", "tl_x", "list"])
     assert result.exit_code == 1
     assert "Cannot reach the API at http://127.0.0.1:9" in result.stderr
+
+
+async def test_release_manager_links_and_ships_from_the_cli(cli: Cli) -> None:
+    number = await open_case(cli)
+    escalated = await cli(
+        "bob", "cases", "escalate", str(number), "--tier", "3", "--reason", "code fix"
+    )
+    assert escalated.exit_code == 0, escalated.output
+    planned = await cli("rex", "releases", "plan", "4.5.1", "--kind", "hotfix")
+    assert planned.exit_code == 0, planned.output
+    linked = await cli("rex", "releases", "link", "4.5.1", str(number))
+    assert str(number) in linked.stdout
+    notes = await cli("rex", "releases", "notes", "4.5.1")
+    assert f"case {number} (acme)" in notes.stdout
+    refused = await cli("bob", "releases", "ship", "4.5.1")
+    assert refused.exit_code == 1
+    assert "Not allowed for your role" in refused.stderr
+    shipped = await cli("rex", "releases", "ship", "4.5.1", "--json")
+    assert json.loads(shipped.stdout)["status"] == "shipped"
