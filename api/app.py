@@ -46,6 +46,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(queues.router)
     app.include_router(cases.router)
     app.include_router(releases.router)
+    app.include_router(releases.case_side)
     return app
 
 

@@ -151,3 +151,24 @@ async def cancel_release(
     """Cancel: linked cases return to the tier-3 queue with the reason."""
     command = CancelRelease(reason=body.reason, actor=user.actor)
     return await releases.act(client, limiter, version, ReleaseWorkflow.cancel, command)
+
+
+case_side = APIRouter(prefix="/cases", tags=["releases"])
+
+
+@case_side.put("/{number}/release/{version}", response_model=ReleaseView, dependencies=[MANAGERS])
+async def link_from_case(
+    number: int, version: str, user: CurrentUser, client: TemporalDep, limiter: LimiterDep
+) -> ReleaseView:
+    """Link this tier-3 case to a release (the same as linking from the release)."""
+    return await releases.link(client, limiter, version, number, user.actor)
+
+
+@case_side.delete(
+    "/{number}/release/{version}", response_model=ReleaseView, dependencies=[MANAGERS]
+)
+async def unlink_from_case(
+    number: int, version: str, user: CurrentUser, client: TemporalDep, limiter: LimiterDep
+) -> ReleaseView:
+    """Unlink this case from a release."""
+    return await releases.unlink(client, limiter, version, number, user.actor, "unlinked")
