@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends, Path, Request
 from sqlalchemy import Engine
 from sqlmodel import Session
 from temporalio.client import Client
@@ -44,6 +44,9 @@ def get_limiter(request: Request) -> KeyedLimiter:
     limiter: KeyedLimiter = request.app.state.limiter
     return limiter
 
+
+# Case numbers are positive 64-bit integers in both databases.
+CaseNumber = Annotated[int, Path(ge=1, le=2**63 - 1, description="The case number")]
 
 SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
 EngineDep = Annotated[Engine, Depends(get_engine)]

@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
+import sqlite3
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
-from sqlalchemy import JSON, Column, Engine, event
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import JSON, Column, Engine, Index, event, text
 from sqlmodel import Field, SQLModel, create_engine
+
+MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
+# Any constant will do, as long as every Tierline process uses the same: "tierline" in ASCII.
+SCHEMA_LOCK = 0x7469_6572_6C69_6E65
 
 
 def utcnow() -> datetime:
@@ -70,15 +78,22 @@ class CaseRecord(SQLModel, table=True):
     """The latest projected state of a case, written only by the projection activity."""
 
     __tablename__ = "cases"
+    # Both serve the lists at 100,000 cases. A customer's list walks the first backwards
+    # (number DESC); a tier's queue reads its statuses from the second. Each also serves
+    # filters on its leading column alone, so those columns carry no index of their own.
+    __table_args__ = (
+        Index("ix_cases_organisation_number", "organisation", "number"),
+        Index("ix_cases_status_tier_next_due_at", "status", "tier", "next_due_at"),
+    )
 
     number: int = Field(primary_key=True)
     case_id: str = Field(index=True, unique=True)
-    organisation: str = Field(index=True)
+    organisation: str
     company_name: str
     title: str
     details: str = ""
     severity: str = Field(index=True)
-    status: str = Field(index=True)
+    status: str
     tier: int = Field(index=True)
     assignee: str | None = Field(default=None, index=True)
     breached: bool = Field(default=False, index=True)
@@ -137,7 +152,12 @@ def make_engine(url: str) -> Engine:
         @event.listens_for(engine, "connect")
         def _sqlite_pragmas(dbapi_connection, _record):  # type: ignore[no-untyped-def]
             cursor = dbapi_connection.cursor()
-            cursor.execute("PRAGMA journal_mode=WAL")
+            try:
+                cursor.execute("PRAGMA journal_mode=WAL")
+            except sqlite3.OperationalError:
+                # Another process is switching the new file to WAL right now; WAL is a
+                # property of the file, so it holds for this connection too.
+                pass
             cursor.execute("PRAGMA synchronous=NORMAL")
             cursor.close()
 
@@ -148,4 +168,19 @@ def make_engine(url: str) -> Engine:
 
 
 def create_schema(engine: Engine) -> None:
-    SQLModel.metadata.create_all(engine)
+    """Upgrade the read model to the newest migration; a no-op when it is there already.
+
+    Processes starting together take turns, all in one transaction: PostgreSQL by an
+    advisory lock, SQLite by its write lock. Whoever comes second finds the schema at head.
+    """
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    with engine.connect() as connection:
+        if connection.dialect.name == "postgresql":
+            connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": SCHEMA_LOCK})
+        elif connection.dialect.name == "sqlite":
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
+        # On this connection the version table and the tables land in its search_path.
+        config.attributes["connection"] = connection
+        command.upgrade(config, "head")
+        connection.commit()

@@ -12,7 +12,7 @@ from pydantic import BaseModel
 from api import actions, cases
 from api.actions import Action
 from api.auth import CurrentUser, Forbidden, Principal, require
-from api.deps import CatalogsDep, EngineDep, LimiterDep, SettingsDep, TemporalDep
+from api.deps import CaseNumber, CatalogsDep, EngineDep, LimiterDep, SettingsDep, TemporalDep
 from api.errors import NotFound
 from api.schemas import CasePage, TimelineEntry
 from models.case import CaseDetails, CaseStatus, CaseView, Role
@@ -79,7 +79,7 @@ async def list_cases(
 
 @router.get("/{number}", response_model=CaseView)
 async def get_case(
-    number: int, user: CurrentUser, engine: EngineDep, client: TemporalDep
+    number: CaseNumber, user: CurrentUser, engine: EngineDep, client: TemporalDep
 ) -> CaseView:
     """Read one case with every SLA clock."""
     return await visible_case(engine, client, number, user)
@@ -87,7 +87,7 @@ async def get_case(
 
 @router.get("/{number}/timeline", response_model=list[TimelineEntry])
 async def get_timeline(
-    number: int, user: CurrentUser, engine: EngineDep, client: TemporalDep
+    number: CaseNumber, user: CurrentUser, engine: EngineDep, client: TemporalDep
 ) -> list[TimelineEntry]:
     """The case's events: who did what, when and why (internal notes hidden from customers)."""
     await visible_case(engine, client, number, user)
@@ -95,7 +95,7 @@ async def get_timeline(
     return await asyncio.to_thread(cases.timeline, engine, number, public_only)
 
 
-async def visible_case(engine: Any, client: Any, number: int, user: Principal) -> CaseView:
+async def visible_case(engine: Any, client: Any, number: CaseNumber, user: Principal) -> CaseView:
     view = await cases.read_case(engine, client, number)
     if not user.sees_organisation(view.details.organisation):
         raise NotFound(f"case {number} does not exist")
@@ -106,7 +106,7 @@ def _action_route(action: Action) -> None:
     body_model: Any = action.body
 
     async def act(
-        number: int,
+        number: CaseNumber,
         body: BaseModel,
         user: CurrentUser,
         engine: EngineDep,

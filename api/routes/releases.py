@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from api import releases
 from api.auth import CurrentUser, require
-from api.deps import LimiterDep, SettingsDep, TemporalDep
+from api.deps import CaseNumber, LimiterDep, SettingsDep, TemporalDep
 from models.case import Role
 from models.release import (
     CancelRelease,
@@ -95,7 +95,7 @@ async def release_notes(version: str, client: TemporalDep) -> ReleaseNotes:
 
 @router.put("/{version}/cases/{number}", response_model=ReleaseView, dependencies=[MANAGERS])
 async def link_case(
-    version: str, number: int, user: CurrentUser, client: TemporalDep, limiter: LimiterDep
+    version: str, number: CaseNumber, user: CurrentUser, client: TemporalDep, limiter: LimiterDep
 ) -> ReleaseView:
     """Link a tier-3 case to the release (idempotent; 409 for a case not in tier 3)."""
     return await releases.link(client, limiter, version, number, user.actor)
@@ -103,7 +103,7 @@ async def link_case(
 
 @router.delete("/{version}/cases/{number}", response_model=ReleaseView, dependencies=[MANAGERS])
 async def unlink_case(
-    version: str, number: int, user: CurrentUser, client: TemporalDep, limiter: LimiterDep
+    version: str, number: CaseNumber, user: CurrentUser, client: TemporalDep, limiter: LimiterDep
 ) -> ReleaseView:
     """Unlink a case from the release (idempotent)."""
     return await releases.unlink(client, limiter, version, number, user.actor, "unlinked")
@@ -158,7 +158,7 @@ case_side = APIRouter(prefix="/cases", tags=["releases"])
 
 @case_side.put("/{number}/release/{version}", response_model=ReleaseView, dependencies=[MANAGERS])
 async def link_from_case(
-    number: int, version: str, user: CurrentUser, client: TemporalDep, limiter: LimiterDep
+    number: CaseNumber, version: str, user: CurrentUser, client: TemporalDep, limiter: LimiterDep
 ) -> ReleaseView:
     """Link this tier-3 case to a release (the same as linking from the release)."""
     return await releases.link(client, limiter, version, number, user.actor)
@@ -168,7 +168,7 @@ async def link_from_case(
     "/{number}/release/{version}", response_model=ReleaseView, dependencies=[MANAGERS]
 )
 async def unlink_from_case(
-    number: int, version: str, user: CurrentUser, client: TemporalDep, limiter: LimiterDep
+    number: CaseNumber, version: str, user: CurrentUser, client: TemporalDep, limiter: LimiterDep
 ) -> ReleaseView:
     """Unlink this case from a release."""
     return await releases.unlink(client, limiter, version, number, user.actor, "unlinked")
