@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from decimal import Decimal
 from typing import Any, Literal
 
 from pydantic import AnyHttpUrl, BaseModel, ConfigDict, EmailStr, Field
@@ -93,3 +94,29 @@ class TimelineEntry(BaseModel):
     reason: str | None
     public: bool
     data: dict[str, Any]
+
+
+class UsageReport(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    usage_cost: Decimal = Field(ge=0, max_digits=14, decimal_places=2)
+    contract_monthly_fee: Decimal | None = Field(
+        default=None,
+        ge=0,
+        max_digits=14,
+        decimal_places=2,
+        description="The contract's monthly plan fee where the catalog publishes none",
+    )
+
+
+class FeeStatement(BaseModel):
+    organisation: str
+    month: str
+    plan: str
+    rule: str | None
+    currency: str | None
+    monthly_fee: Decimal | None
+    usage_cost: Decimal | None
+    usage_share: Decimal | None
+    fee: Decimal | None = Field(description="None when the plan publishes no price")
+    explanation: str

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sqlite3
 from datetime import UTC, datetime
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -72,6 +73,18 @@ class Organisation(SQLModel, table=True):
     webhook_url: str | None = None
     dedicated_engineer: str | None = None
     created_at: datetime = Field(default_factory=utcnow)
+
+
+class MonthlyUsage(SQLModel, table=True):
+    """An organisation's reported usage cost for one month, for usage-share billing."""
+
+    __tablename__ = "monthly_usage"
+
+    organisation: str = Field(primary_key=True, foreign_key="organisations.id")
+    month: str = Field(primary_key=True, max_length=7)
+    usage_cost: Decimal = Field(max_digits=14, decimal_places=2)
+    contract_monthly_fee: Decimal | None = Field(default=None, max_digits=14, decimal_places=2)
+    reported_at: datetime = Field(default_factory=utcnow)
 
 
 class CaseRecord(SQLModel, table=True):

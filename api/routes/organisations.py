@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, status
+from typing import Annotated
+
+from fastapi import APIRouter, Path, status
 
 from api import organisations
 from api.auth import CurrentUser, require
 from api.deps import CatalogsDep, SessionDep
 from api.errors import NotFound
-from api.schemas import OrganisationCreate, OrganisationRead
+from api.schemas import FeeStatement, OrganisationCreate, OrganisationRead, UsageReport
+from models.case import Role
 
 router = APIRouter(prefix="/organisations", tags=["organisations"])
+MONTH = r"^\d{4}-(0[1-9]|1[0-2])$"
 
 
 @router.post(
@@ -34,3 +38,32 @@ def get_organisation(
     if not user.sees_organisation(organisation_id):
         raise NotFound(f"organisation {organisation_id} does not exist")
     return organisations.read(session, organisation_id)
+
+
+@router.put(
+    "/{organisation_id}/usage/{month}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    dependencies=[require()],
+)
+def report_usage(
+    organisation_id: str,
+    month: Annotated[str, Path(pattern=MONTH)],
+    body: UsageReport,
+    session: SessionDep,
+) -> None:
+    """Report the month's usage cost (and a contract fee where the catalog has no price)."""
+    organisations.report_usage(session, organisation_id, month, body)
+
+
+@router.get("/{organisation_id}/fees/{month}", response_model=FeeStatement)
+def fee_statement(
+    organisation_id: str,
+    month: Annotated[str, Path(pattern=MONTH)],
+    session: SessionDep,
+    catalogs: CatalogsDep,
+    user: CurrentUser,
+) -> FeeStatement:
+    """The support-fee statement of one month (customers: their own organisation)."""
+    if not user.sees_organisation(organisation_id) or user.role is Role.agent:
+        raise NotFound(f"organisation {organisation_id} does not exist")
+    return organisations.fee_statement(session, catalogs, organisation_id, month)
