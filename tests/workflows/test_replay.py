@@ -1,0 +1,74 @@
+"""The replay gate: every stored case history replays against the current workflow code.
+
+A change that running cases would replay differently fails here; put it behind
+`workflow.patched(...)` and record a history that proves the patch (see
+`tests/histories/record.py`).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from temporalio.api.enums.v1 import EventType
+from temporalio.client import WorkflowHistory
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.worker import Replayer
+from temporalio.workflow import NondeterminismError
+
+from tests.workflows.changed_case import CaseWorkflowWithAnExtraTimer
+from worker import workflow_runner
+from workflows.case import CaseWorkflow
+from workflows.quota import QuotaWorkflow
+
+HISTORIES = Path(__file__).parents[1] / "histories"
+STORED = sorted(HISTORIES.glob("*.json"))
+# What the stored cases went through between them; each must stay covered.
+REQUIRED = {
+    "opened",
+    "responded-resolved-closed",
+    "waited-on-customer",
+    "breached-escalated",
+    "tier1-target-moved",
+    "closed-out-of-scope",
+    "reopened",
+    "refused",
+    "continued-as-new-1",
+    "continued-as-new-2",
+}
+
+
+def load(path: Path) -> WorkflowHistory:
+    return WorkflowHistory.from_json(path.stem, path.read_text())
+
+
+def replayer(*workflows: type) -> Replayer:
+    """Configured as the worker runs workflows: same converter, same sandbox."""
+    return Replayer(
+        workflows=list(workflows) or [CaseWorkflow, QuotaWorkflow],
+        data_converter=pydantic_data_converter,
+        workflow_runner=workflow_runner(),
+    )
+
+
+def test_every_kind_of_case_has_a_stored_history() -> None:
+    assert REQUIRED <= {path.stem for path in STORED}
+    last = {path.stem: load(path).events[-1].event_type for path in STORED}
+    assert last["continued-as-new-1"] == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_CONTINUED_AS_NEW
+    assert last["refused"] == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_FAILED
+    for name in ("responded-resolved-closed", "reopened", "closed-out-of-scope"):
+        assert last[name] == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_COMPLETED
+
+
+@pytest.mark.parametrize("path", STORED, ids=[path.stem for path in STORED])
+async def test_stored_history_replays(path: Path) -> None:
+    result = await replayer().replay_workflow(load(path), raise_on_replay_failure=False)
+    assert result.replay_failure is None, f"{path.name}: {result.replay_failure}"
+
+
+async def test_the_gate_catches_a_changed_workflow() -> None:
+    history = load(HISTORIES / "responded-resolved-closed.json")
+    result = await replayer(CaseWorkflowWithAnExtraTimer, QuotaWorkflow).replay_workflow(
+        history, raise_on_replay_failure=False
+    )
+    assert isinstance(result.replay_failure, NondeterminismError), result.replay_failure
