@@ -37,6 +37,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         summary="Durable support cases with business-time SLAs",
         version="0.1.0",
         lifespan=lifespan,
+        responses=errors.PROBLEM_RESPONSES,
     )
     errors.install(app)
     app.include_router(health.router)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Annotated
 
-from fastapi import Depends, Path, Request
+from fastapi import Depends, Path, Query, Request
 from sqlalchemy import Engine
 from sqlmodel import Session
 from temporalio.client import Client
@@ -45,8 +45,10 @@ def get_limiter(request: Request) -> KeyedLimiter:
     return limiter
 
 
-# Case numbers are positive 64-bit integers in both databases.
-CaseNumber = Annotated[int, Path(ge=1, le=2**63 - 1, description="The case number")]
+# Ids are INTEGER columns: 32-bit on PostgreSQL.
+MAX_ID = 2**31 - 1
+CaseNumber = Annotated[int, Path(ge=1, le=MAX_ID, description="The case number")]
+Offset = Annotated[int, Query(ge=0, le=MAX_ID, description="Rows to skip")]
 
 SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
 EngineDep = Annotated[Engine, Depends(get_engine)]

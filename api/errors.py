@@ -7,9 +7,43 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 PROBLEM_JSON = "application/problem+json"
+
+
+class FieldError(BaseModel):
+    field: str = Field(examples=["body.contact.email"])
+    message: str
+    type: str
+
+
+class Problem(BaseModel):
+    """An RFC 9457 problem document."""
+
+    model_config = ConfigDict(extra="allow")
+
+    type: str = "about:blank"
+    title: str = Field(examples=["Not allowed in the current state"])
+    status: int = Field(examples=[409])
+    detail: str = Field(examples=["only a resolved case can be confirmed, this one is tier1"])
+    errors: list[FieldError] | None = None
+
+
+PROBLEM_RESPONSE: dict[str, Any] = {"model": Problem, "content": {PROBLEM_JSON: {}}}
+PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
+    status: {**PROBLEM_RESPONSE, "description": description}
+    for status, description in (
+        (400, "Malformed request (e.g. a body that is not JSON)"),
+        (401, "No valid bearer token"),
+        (403, "The caller's role may not do this"),
+        (404, "Not found, or not visible to the caller"),
+        (409, "Not allowed in the current state"),
+        (422, "Invalid request: every bad field is named"),
+        (503, "A dependency is unavailable"),
+    )
+}
 
 
 class TierlineError(Exception):

@@ -12,7 +12,15 @@ from pydantic import BaseModel
 from api import actions, cases
 from api.actions import Action
 from api.auth import CurrentUser, Forbidden, Principal, require
-from api.deps import CaseNumber, CatalogsDep, EngineDep, LimiterDep, SettingsDep, TemporalDep
+from api.deps import (
+    CaseNumber,
+    CatalogsDep,
+    EngineDep,
+    LimiterDep,
+    Offset,
+    SettingsDep,
+    TemporalDep,
+)
 from api.errors import NotFound
 from api.schemas import CasePage, TimelineEntry
 from models.case import CaseDetails, CaseStatus, CaseView, Role
@@ -59,7 +67,7 @@ async def list_cases(
     due_before: datetime | None = None,
     q: Annotated[str | None, Query(max_length=200, description="Words in title or details")] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Offset = 0,
 ) -> CasePage:
     """List cases, newest first, filtered; customers see their organisation's only."""
     if user.role is Role.customer:

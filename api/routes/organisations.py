@@ -14,7 +14,7 @@ from api.schemas import FeeStatement, OrganisationCreate, OrganisationRead, Usag
 from models.case import Role
 
 router = APIRouter(prefix="/organisations", tags=["organisations"])
-MONTH = r"^\d{4}-(0[1-9]|1[0-2])$"
+MONTH = r"^(19[7-9]\d|2\d{3})-(0[1-9]|1[0-2])$"
 
 
 @router.post(

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Path, Query
 
 from api import cases
 from api.auth import require
-from api.deps import EngineDep
+from api.deps import EngineDep, Offset
 from api.schemas import CaseSummary
 from models.case import Role
 
@@ -25,7 +25,7 @@ async def tier_queue(
     tier: Annotated[int, Path(ge=1, le=3)],
     engine: EngineDep,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Offset = 0,
 ) -> list[CaseSummary]:
     """Open cases of one tier ordered by the nearest SLA due instant."""
     return await asyncio.to_thread(cases.queue, engine, tier, limit, offset)

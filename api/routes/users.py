@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, status
+from typing import Annotated
+
+from fastapi import APIRouter, Path, status
 from sqlmodel import col, select
 
 from api import auth
 from api.auth import require
-from api.deps import SessionDep
+from api.deps import MAX_ID, SessionDep
 from api.errors import Conflict, NotFound
 from api.organisations import InvalidField
 from api.schemas import TokenCreate, TokenCreated, TokenRead, UserCreate, UserRead
@@ -59,7 +61,7 @@ def list_tokens(user_id: str, session: SessionDep) -> list[TokenRead]:
 
 
 @router.delete("/tokens/{token_id}", response_model=TokenRead)
-def revoke_token(token_id: int, session: SessionDep) -> TokenRead:
+def revoke_token(token_id: Annotated[int, Path(ge=1, le=MAX_ID)], session: SessionDep) -> TokenRead:
     """Revoke a token; it stops working at once."""
     row = auth.revoke(session, token_id)
     if row is None:
