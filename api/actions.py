@@ -10,7 +10,7 @@ from temporalio.client import Client, WorkflowUpdateFailedError
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
-from api.errors import Conflict, NotFound
+from api.errors import Conflict
 from api.limits import KeyedLimiter, update_with_retry
 from models.case import Actor, CaseView, Role, case_workflow_id
 from models.commands import (
@@ -168,8 +168,7 @@ async def perform(
         reason = cause.message if isinstance(cause, ApplicationError) else str(cause)
         raise Conflict(reason, action=action.path) from err
     except RPCError as err:
-        if err.status == RPCStatusCode.NOT_FOUND:
-            raise NotFound(f"case {number} does not exist") from err
-        if err.status == RPCStatusCode.FAILED_PRECONDITION or "completed" in err.message:
+        # The case was visible a moment ago, so a missing workflow means it has completed.
+        if err.status in (RPCStatusCode.NOT_FOUND, RPCStatusCode.FAILED_PRECONDITION):
             raise Conflict(f"case {number} is closed for good", action=action.path) from err
         raise

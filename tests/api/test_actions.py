@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from tests.api.conftest import Api
 from tests.api.test_permissions import open_acme_case
 
@@ -91,3 +93,19 @@ async def test_list_filters_and_queue_order(api: Api) -> None:
     dues = [item["next_due_at"] for item in queue]
     assert dues == sorted(dues)
     assert (await api.bob.get("/cases", params={"limit": 0})).status_code == 422
+
+
+async def test_an_action_on_a_case_closed_for_good_is_409(api: Api) -> None:
+    number = await open_acme_case(api)
+    out = await api.bob.post(
+        f"/cases/{number}/close-out-of-scope",
+        json={"exclusion": "third-party", "reason": "their proxy"},
+    )
+    assert out.status_code == 200
+    async with asyncio.timeout(30):
+        while (
+            note := await api.bob.post(f"/cases/{number}/notes", json={"note": "x"})
+        ).status_code == 200:
+            await asyncio.sleep(0.1)
+    assert note.status_code == 409
+    assert (await api.bob.get(f"/cases/{number}")).status_code == 200

@@ -1,0 +1,1139 @@
+"""Benchmark: the API over real HTTP, side by side with raw Temporal calls, in one run.
+
+Run with `.venv/bin/python bench/api.py` (`--quick` for a short run). It starts a fresh
+embedded dev server (SQLite file in WAL mode, the flags `tierline run` uses), then three
+processes beside it: the Tierline worker (`worker.py`), the API (`uvicorn api.app:app`,
+SQLite read model in a temporary directory) and a peer worker that runs this module's
+trivial workflows on the same sandboxed runner. Three measurements:
+
+- opening: cases opened per second through `POST /cases` (which answers once the case is
+  in the read model; the bench checks the row right after each answer, and reads every
+  case back with `GET /cases/{number}` afterwards), against update-with-start of a peer
+  workflow with one no-op activity whose update answers once the activity completed,
+  with `--concurrency` opens in flight on both sides;
+- actions: the round trip of an agent action (`POST /cases/{n}/notes`, answered with the
+  case's new state) from `--clients` clients, each on a case of its own, against a raw
+  update of a trivial workflow (one per client) that only counts; and, to tell the API's
+  share from the workflow's, the same note as an update sent straight to the case;
+- lists: `--list-rows` synthetic cases are bulk-inserted into the read model (a spread
+  of organisations, statuses, tiers, severities, assignees and due instants, each with a
+  full case view), then `GET /cases` with typical filters and `GET /queues/{tier}` are
+  timed from one client, one request at a time.
+
+Opening and actions alternate sides in `--rounds` rounds, so that neither side gets an
+emptier server. Progress goes to stderr; the machine's load and CPU pressure at start
+and end are reported, since other work on the machine skews every number. The last
+line printed is one JSON object.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import os
+import platform
+import random
+import shutil
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter
+from collections.abc import Awaitable, Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from functools import partial
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from temporalio import activity, workflow
+
+# No Path.resolve(): the workflow sandbox, which runs this file again, forbids it
+# (`__file__` of a script is absolute anyway).
+ROOT = Path(__file__).parents[1]
+# Run as a script, this directory comes first on the path and this file would shadow
+# the `api` package: the project root takes its place.
+sys.path[:] = [entry for entry in sys.path if entry != str(ROOT / "bench")]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+# This file is also the peer worker's workflow module, which the sandbox re-imports.
+with workflow.unsafe.imports_passed_through():
+    import httpx
+    from sqlalchemy import insert
+    from temporalio.client import Client, WithStartWorkflowOperation, WorkflowHandle
+    from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
+    from temporalio.contrib.pydantic import pydantic_data_converter
+    from temporalio.worker import Worker
+
+    from models.case import Actor, Role, case_workflow_id
+    from models.commands import AddInternalNote
+    from models.read_model import CaseRecord, make_engine
+    from worker import workflow_runner
+    from workflows.case import CaseWorkflow
+    from workflows.search_attributes import dev_server_flags
+
+SCRIPT = Path(__file__)
+PLAN = "us-software-002:enterprise"  # 24x7, no incident quota
+SEVERITIES = ("high", "medium", "low")
+TARGETS = {"open_rate_ratio_min": 0.7, "action_p99_ratio_max": 2.0, "list_p99_ms_max": 50.0}
+ORGANISATION = "bench"
+AGENT = "bench-agent"
+FIRST_SYNTHETIC = 10_000_000  # far above the numbers the bench's own cases get
+MIB = 1024 * 1024
+
+
+# --------------------------------------------------------------------------- the peer
+
+
+@activity.defn
+async def noop() -> None:
+    """The peer's one activity: nothing to do."""
+
+
+@workflow.defn
+class OneActivityWorkflow:
+    """The opening peer: one activity, then done.
+
+    Updates: `opened` answers once the activity completed (as a case's answers once it
+    is projected).
+    """
+
+    def __init__(self) -> None:
+        self._done = False
+
+    @workflow.run
+    async def run(self) -> None:
+        await workflow.execute_activity(noop, start_to_close_timeout=timedelta(seconds=30))
+        self._done = True
+        await workflow.wait_condition(workflow.all_handlers_finished)
+
+    @workflow.update
+    async def opened(self) -> None:
+        await workflow.wait_condition(lambda: self._done)
+
+
+@workflow.defn
+class CounterWorkflow:
+    """The action peer: a trivial workflow that counts updates.
+
+    Updates: `bump` returns the new count. Signals: `finish` ends the run.
+    """
+
+    def __init__(self) -> None:
+        self._count = 0
+        self._finished = False
+
+    @workflow.run
+    async def run(self) -> int:
+        await workflow.wait_condition(lambda: self._finished)
+        await workflow.wait_condition(workflow.all_handlers_finished)
+        return self._count
+
+    @workflow.update
+    def bump(self) -> int:
+        self._count += 1
+        return self._count
+
+    @workflow.signal
+    def finish(self) -> None:
+        self._finished = True
+
+
+async def serve_peer_worker(address: str, task_queue: str) -> None:
+    client = await Client.connect(address, data_converter=pydantic_data_converter)
+    worker = Worker(
+        client,
+        task_queue=task_queue,
+        workflows=[OneActivityWorkflow, CounterWorkflow],
+        activities=[noop],
+        workflow_runner=workflow_runner(),
+    )
+    print(f"worker polling {task_queue}", file=sys.stderr, flush=True)
+    await worker.run()
+
+
+# --------------------------------------------------------------------------- the machine
+
+
+def machine() -> dict[str, Any]:
+    cpu = "unknown"
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    memory_mib = None
+    with contextlib.suppress(OSError, ValueError, IndexError):
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemTotal:"):
+                memory_mib = int(line.split()[1]) // 1024
+    temporal_cli = subprocess.run(
+        [str(temporal_binary()), "--version"], capture_output=True, text=True, check=False
+    ).stdout.strip()
+    return {
+        "platform": platform.platform(),
+        "cpu": cpu,
+        "cpu_count": os.cpu_count(),
+        "memory": f"{memory_mib} MiB" if memory_mib else "unknown",
+        "python": platform.python_version(),
+        "sqlite": sqlite3.sqlite_version,
+        "temporalio": metadata.version("temporalio"),
+        "temporal_cli": temporal_cli,
+        "fastapi": metadata.version("fastapi"),
+        "uvicorn": metadata.version("uvicorn"),
+        "httpx": metadata.version("httpx"),
+    }
+
+
+def cpu_pressure() -> dict[str, Any]:
+    """Load average and the share of time runnable tasks waited for a CPU (Linux PSI):
+    other work on the machine shows here."""
+    waiting = None
+    with contextlib.suppress(OSError, ValueError, IndexError):
+        fields = Path("/proc/pressure/cpu").read_text().split()
+        waiting = {name: float(value) for name, value in (f.split("=") for f in fields[1:4])}
+    return {
+        "load_average": [round(value, 2) for value in os.getloadavg()],
+        "cpu_waiting_pct": waiting,
+    }
+
+
+def temporal_binary() -> Path:
+    return Path(sys.executable).parent / "temporal"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def cpu_seconds(pid: int) -> float:
+    """User plus system CPU time a live process has used."""
+    with contextlib.suppress(OSError, IndexError, ValueError):
+        # The fields after the command name, which may itself hold spaces.
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return 0.0
+
+
+def peak_rss_mib(pid: int) -> float | None:
+    with contextlib.suppress(OSError, ValueError, IndexError):
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return round(int(line.split()[1]) / 1024, 1)
+    return None
+
+
+def percentile(values: list[float], share: float) -> float | None:
+    """Nearest-rank percentile; None for no values."""
+    if not values:
+        return None
+    ordered = sorted(values)
+    rank = max(1, -(-len(ordered) * share // 1))
+    return ordered[int(rank) - 1]
+
+
+def ms(seconds: float | None) -> float | None:
+    return None if seconds is None else round(seconds * 1000, 1)
+
+
+def ratio(ours: float | None, theirs: float | None) -> float | None:
+    return round(ours / theirs, 3) if ours is not None and theirs else None
+
+
+# --------------------------------------------------------------------------- processes
+
+
+class Child:
+    """A child process in its own session, its output in a log file."""
+
+    def __init__(self, name: str, command: list[str], log: Path, env: dict[str, str]) -> None:
+        self.name = name
+        self.log = log
+        self._out = log.open("wb")
+        self.process = subprocess.Popen(
+            command,
+            cwd=ROOT,
+            env=env,
+            stdout=self._out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+    def alive(self) -> bool:
+        return self.process.poll() is None
+
+    def check(self) -> None:
+        if not self.alive():
+            raise SystemExit(f"{self.name} exited:\n{self.tail()}")
+
+    def wait_for_log(self, text: str, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if text in self.log.read_text(errors="replace"):
+                return
+            self.check()
+            time.sleep(0.1)
+        raise SystemExit(f"{self.name} did not log {text!r} within {timeout:.0f} s")
+
+    def tail(self, lines: int = 20) -> str:
+        return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
+
+    def stop(self) -> None:
+        if self.alive():
+            self.process.send_signal(signal.SIGINT)
+            try:
+                self.process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        self._out.close()
+
+
+@dataclass
+class Stack:
+    """The dev server, the Tierline worker, the API and the peer worker."""
+
+    workdir: Path
+    address: str
+    api_url: str
+    peer_queue: str
+    database: Path
+    children: dict[str, Child]
+
+    def check(self) -> None:
+        for child in self.children.values():
+            child.check()
+
+    def cpu(self) -> dict[str, float]:
+        own = os.times()
+        return {
+            **{name: cpu_seconds(child.pid) for name, child in self.children.items()},
+            "bench": own.user + own.system,
+        }
+
+
+def start_server(workdir: Path, dynamic_config: list[str]) -> tuple[Child, str]:
+    port = free_port()
+    command = [
+        str(temporal_binary()),
+        "server",
+        "start-dev",
+        "--headless",
+        "--ip",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--http-port",
+        str(free_port()),
+        "--metrics-port",
+        str(free_port()),
+        "--db-filename",
+        str(workdir / "temporal.db"),
+        "--sqlite-pragma",
+        "journal_mode=wal",
+        "--sqlite-pragma",
+        "synchronous=normal",
+        "--log-level",
+        "warn",
+        *dev_server_flags(),
+        *(flag for value in dynamic_config for flag in ("--dynamic-config-value", value)),
+    ]
+    server = Child("dev server", command, workdir / "server.log", dict(os.environ))
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        server.check()
+        with socket.socket() as sock:
+            if sock.connect_ex(("127.0.0.1", port)) == 0:
+                return server, f"127.0.0.1:{port}"
+        time.sleep(0.2)
+    server.stop()
+    raise SystemExit("the dev server did not listen within 60 s")
+
+
+def catalogs(directory: Path) -> Path:
+    """The shipped catalogs and the tests' short-SLA catalog, as the API tests load them."""
+    directory.mkdir()
+    for source in [*(ROOT / "policies" / "catalogs").glob("*.yaml")]:
+        shutil.copy(source, directory / source.name)
+    shutil.copy(ROOT / "tests" / "catalogs" / "short-sla.yaml", directory / "short-sla.yaml")
+    return directory
+
+
+def wait_for_health(url: str, api: Child, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    last = "no answer"
+    while time.monotonic() < deadline:
+        api.check()
+        try:
+            response = httpx.get(f"{url}/health", timeout=2)
+            if response.status_code == 200:
+                return
+            last = response.text
+        except httpx.HTTPError as err:
+            last = str(err)
+        time.sleep(0.3)
+    raise SystemExit(f"the API did not turn healthy within {timeout:.0f} s: {last}")
+
+
+@contextlib.contextmanager
+def stack(dynamic_config: list[str], keep: bool) -> Iterator[Stack]:
+    """Every process the bench needs, stopped (newest first) on the way out."""
+    with tempfile.TemporaryDirectory(prefix="bench-api-") as tmp:
+        workdir = Path(tempfile.mkdtemp(prefix="bench-api-")) if keep else Path(tmp)
+        children: dict[str, Child] = {}
+        try:
+            server, address = start_server(workdir, dynamic_config)
+            children["server"] = server
+            database = workdir / "read-model.db"
+            env = {
+                **os.environ,
+                "PYTHONPATH": str(ROOT),
+                "TEMPORAL_ADDRESS": address,
+                "TEMPORAL_TASK_QUEUE": "bench-tierline",
+                "DATABASE_URL": f"sqlite:///{database}",
+                "VAR_DIR": str(workdir / "var"),
+                "CATALOG_DIR": str(catalogs(workdir / "catalogs")),
+            }
+            worker = Child("worker", [sys.executable, "worker.py"], workdir / "worker.log", env)
+            children["worker"] = worker
+            worker.wait_for_log("worker polling", timeout=60)
+            port = free_port()
+            uvicorn = [
+                *(sys.executable, "-m", "uvicorn", "api.app:app"),
+                *("--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"),
+            ]
+            api = Child("api", uvicorn, workdir / "api.log", env)
+            children["api"] = api
+            api_url = f"http://127.0.0.1:{port}"
+            wait_for_health(api_url, api, timeout=60)
+            peer_queue = "bench-peer"
+            peer_command = [
+                *(sys.executable, str(SCRIPT), "--peer-worker"),
+                *("--address", address, "--task-queue", peer_queue),
+            ]
+            peer = Child("peer worker", peer_command, workdir / "peer.log", env)
+            children["peer_worker"] = peer
+            peer.wait_for_log("worker polling", timeout=60)
+            yield Stack(workdir, address, api_url, peer_queue, database, children)
+        finally:
+            for child in reversed(children.values()):
+                child.stop()
+
+
+# --------------------------------------------------------------------------- load
+
+Job = Callable[[], Awaitable[None]]
+
+
+@dataclass
+class Side:
+    """Latencies, wall time, CPU and errors of one side of a measurement, over its rounds."""
+
+    name: str
+    latencies: list[float] = field(default_factory=list)
+    seconds: float = 0.0
+    errors: Counter[str] = field(default_factory=Counter)
+    cpu: dict[str, float] = field(default_factory=dict)
+
+    def summary(self) -> dict[str, Any]:
+        wall = self.seconds
+        return {
+            "count": len(self.latencies),
+            "errors": sum(self.errors.values()),
+            "per_s": round(len(self.latencies) / wall, 1) if wall else None,
+            "p50_ms": ms(percentile(self.latencies, 0.50)),
+            "p99_ms": ms(percentile(self.latencies, 0.99)),
+            "max_ms": ms(max(self.latencies, default=None)),
+            "seconds": round(wall, 2),
+            "cpu_cores": {name: round(used / wall, 2) for name, used in self.cpu.items()}
+            if wall
+            else {},
+        }
+
+
+async def measure(side: Side, running: Stack, lanes: list[Iterator[Job]]) -> None:
+    """Run every lane's jobs, one at a time per lane and the lanes side by side."""
+
+    async def lane(jobs: Iterator[Job]) -> None:
+        for job in jobs:
+            began = time.perf_counter()
+            try:
+                await job()
+            except Exception as err:
+                side.errors[f"{type(err).__name__}: {err}"[:200]] += 1
+            else:
+                side.latencies.append(time.perf_counter() - began)
+
+    cpu_before = running.cpu()
+    done_before = len(side.latencies)
+    began = time.perf_counter()
+    await asyncio.gather(*(lane(jobs) for jobs in lanes))
+    elapsed = time.perf_counter() - began
+    side.seconds += elapsed
+    for name, used in running.cpu().items():
+        side.cpu[name] = side.cpu.get(name, 0.0) + used - cpu_before[name]
+    done = len(side.latencies) - done_before
+    progress(f"{side.name}: {done} in {elapsed:.1f} s ({done / elapsed:.1f}/s)")
+    running.check()
+
+
+def progress(message: str) -> None:
+    print(f"[bench {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+
+
+Lanes = Callable[[], list[Iterator[Job]]]
+
+
+async def alternate(rounds: int, running: Stack, sides: list[tuple[Side, Lanes]]) -> None:
+    """Each round runs every side once, in turn; the order flips from round to round, so
+    that neither side always meets the server fuller than the other."""
+    for number in range(rounds):
+        for side, lanes in sides if number % 2 == 0 else sides[::-1]:
+            await measure(side, running, lanes())
+
+
+class UnexpectedResponse(Exception):
+    pass
+
+
+def expect(response: httpx.Response, status: int) -> Any:
+    if response.status_code != status:
+        raise UnexpectedResponse(
+            f"{response.request.method} {response.request.url.path} -> "
+            f"{response.status_code} {response.text[:150]}"
+        )
+    return response.json()
+
+
+# --------------------------------------------------------------------------- setup
+
+
+async def agent_token(running: Stack) -> str:
+    """The bench organisation (a plan without an incident quota) and an agent's token."""
+    admin_token = (running.workdir / "var" / "admin-token").read_text().strip()
+    async with httpx.AsyncClient(
+        base_url=running.api_url, headers={"Authorization": f"Bearer {admin_token}"}, timeout=30
+    ) as admin:
+        organisation = {"id": ORGANISATION, "name": "Bench Ltd", "plan": PLAN}
+        expect(await admin.post("/organisations", json=organisation), 201)
+        agent = {"id": AGENT, "name": "Bench Agent", "role": "agent", "tiers": [1, 2, 3]}
+        expect(await admin.post("/users", json=agent), 201)
+        issued = expect(await admin.post(f"/users/{AGENT}/tokens", json={"label": "bench"}), 201)
+    token: str = issued["token"]
+    return token
+
+
+def case_details(index: int) -> dict[str, Any]:
+    # No contact e-mails on the organisation and no support inbox: opening sends nothing.
+    return {
+        "organisation": ORGANISATION,
+        "company_name": "Bench Ltd",
+        "contact": {"name": "Bea Bench", "email": "bea@bench.example"},
+        "title": f"Benchmark case {index}: export stalls",
+        "details": "Opened by bench/api.py to time the API; nobody works on it.",
+        "severity": SEVERITIES[index % len(SEVERITIES)],
+    }
+
+
+# --------------------------------------------------------------------------- opening
+
+
+@dataclass
+class Opening:
+    tierline: Side = field(default_factory=lambda: Side("tierline POST /cases"))
+    peer: Side = field(default_factory=lambda: Side("peer update-with-start"))
+    numbers: list[int] = field(default_factory=list)
+    missing_from_read_model: int = 0
+    read_back_failures: int = 0
+
+
+async def run_opening(
+    args: argparse.Namespace, running: Stack, http: httpx.AsyncClient, client: Client
+) -> Opening:
+    """Cases through the API against update-with-start of the one-activity peer."""
+    opening = Opening()
+    read_model = sqlite3.connect(running.database)
+    indexes = iter(range(1, 10**9))
+
+    async def open_case(index: int) -> None:
+        view = expect(await http.post("/cases", json=case_details(index)), 201)
+        opening.numbers.append(view["number"])
+        row = read_model.execute("SELECT 1 FROM cases WHERE number = ?", (view["number"],))
+        if row.fetchone() is None:
+            opening.missing_from_read_model += 1
+
+    async def open_peer(index: int) -> None:
+        # The same call the API makes for a case: update-with-start, answered by a worker.
+        start = WithStartWorkflowOperation(
+            OneActivityWorkflow.run,
+            id=f"peer-open-{index}",
+            task_queue=running.peer_queue,
+            id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+            id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+        )
+        await client.execute_update_with_start_workflow(
+            OneActivityWorkflow.opened, start_workflow_operation=start
+        )
+
+    def lanes(open_one: Callable[[int], Awaitable[None]], count: int) -> Lanes:
+        def make() -> list[Iterator[Job]]:
+            shared = iter([partial(open_one, next(indexes)) for _ in range(count)])
+            return [shared] * args.concurrency
+
+        return make
+
+    # Warm both sides up (imports, connections, sandbox caches); not counted.
+    warm = Opening()
+    await alternate(
+        1,
+        running,
+        [
+            (warm.tierline, lanes(open_case, args.concurrency * 2)),
+            (warm.peer, lanes(open_peer, args.concurrency * 2)),
+        ],
+    )
+    per_round = max(1, args.cases // args.rounds)
+    await alternate(
+        args.rounds,
+        running,
+        [
+            (opening.tierline, lanes(open_case, per_round)),
+            (opening.peer, lanes(open_peer, per_round)),
+        ],
+    )
+    read_model.close()
+    for side, warmed in ((opening.tierline, warm.tierline), (opening.peer, warm.peer)):
+        side.errors.update(warmed.errors)
+
+    semaphore = asyncio.Semaphore(args.concurrency)
+
+    async def read_back(number: int) -> None:
+        async with semaphore:
+            response = await http.get(f"/cases/{number}")
+            if response.status_code != 200 or response.json()["number"] != number:
+                opening.read_back_failures += 1
+
+    await asyncio.gather(*(read_back(number) for number in opening.numbers))
+    return opening
+
+
+# --------------------------------------------------------------------------- actions
+
+
+@dataclass
+class Actions:
+    tierline: Side = field(default_factory=lambda: Side("tierline POST notes"))
+    peer: Side = field(default_factory=lambda: Side("peer update"))
+    # Not a target: the same note sent straight to the case workflow, without the API.
+    case_update: Side = field(default_factory=lambda: Side("case update, no API"))
+    stale_answers: int = 0
+
+
+async def run_actions(
+    args: argparse.Namespace,
+    running: Stack,
+    http: httpx.AsyncClient,
+    client: Client,
+    cases: list[int],
+) -> Actions:
+    """`--clients` clients, each adding notes to a case of its own, against as many
+    clients each updating a trivial workflow of its own; and, to split the API's share
+    from the workflow's, the note as an update sent straight to the case workflow."""
+    actions = Actions()
+    last_seq: dict[int, int] = {}
+    counters = [
+        await client.start_workflow(
+            CounterWorkflow.run,
+            id=f"peer-counter-{index}",
+            task_queue=running.peer_queue,
+            id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+        )
+        for index in range(args.clients)
+    ]
+
+    async def add_note(number: int) -> None:
+        view = expect(await http.post(f"/cases/{number}/notes", json={"note": "called back"}), 200)
+        if view["seq"] <= last_seq.get(number, 0):
+            actions.stale_answers += 1
+        last_seq[number] = view["seq"]
+
+    async def bump(counter: WorkflowHandle[Any, Any]) -> None:
+        await counter.execute_update(CounterWorkflow.bump)
+
+    agent = Actor(id=AGENT, role=Role.agent)
+
+    async def add_note_directly(number: int) -> None:
+        handle = client.get_workflow_handle(case_workflow_id(number))
+        view = await handle.execute_update(
+            CaseWorkflow.add_note, AddInternalNote(actor=agent, note="called back")
+        )
+        if view.seq <= last_seq.get(number, 0):
+            actions.stale_answers += 1
+        last_seq[number] = view.seq
+
+    def tierline(count: int) -> Lanes:
+        return lambda: [iter([partial(add_note, number)] * count) for number in cases]
+
+    def peer(count: int) -> Lanes:
+        return lambda: [iter([partial(bump, counter)] * count) for counter in counters]
+
+    def case_update(count: int) -> Lanes:
+        return lambda: [iter([partial(add_note_directly, number)] * count) for number in cases]
+
+    warm = Actions()
+    sides = [
+        (warm.tierline, tierline(3)),
+        (warm.peer, peer(3)),
+        (warm.case_update, case_update(3)),
+    ]
+    await alternate(1, running, sides)
+    per_round = max(1, args.actions // args.rounds)
+    sides = [
+        (actions.tierline, tierline(per_round)),
+        (actions.peer, peer(per_round)),
+        (actions.case_update, case_update(per_round)),
+    ]
+    await alternate(args.rounds, running, sides)
+    for measured, warmed in zip(
+        (actions.tierline, actions.peer, actions.case_update),
+        (warm.tierline, warm.peer, warm.case_update),
+        strict=True,
+    ):
+        measured.errors.update(warmed.errors)
+    for counter in counters:
+        await counter.signal(CounterWorkflow.finish)
+    return actions
+
+
+# --------------------------------------------------------------------------- lists
+
+COMPONENTS = (
+    "export", "login", "billing", "sync", "report", "upload", "search", "dashboard", "webhook",
+    "mobile", "printer", "calendar", "invoice", "backup", "sso", "email", "import", "license",
+    "database", "permissions",
+)  # fmt: skip
+PROBLEMS = (
+    "stalls", "fails", "times out", "is slow", "crashes", "shows wrong totals", "loses data",
+    "rejects valid input", "hangs after update", "returns an error",
+)  # fmt: skip
+RARE = ("kerberos", "daylight", "unicode", "proxy", "certificate")
+DETAIL_WORDS = (
+    "since", "yesterday", "customer", "users", "cannot", "when", "after", "the", "latest",
+    "release", "screen", "button", "every", "morning", "report", "attached", "logs", "steps",
+    "reproduce", "production", "staging", "server", "browser", "version", "again", "urgent",
+)  # fmt: skip
+# Share of cases per status: most of a read model's cases are closed.
+STATUS_SHARES = {
+    "closed": 0.62,
+    "closed_out_of_scope": 0.05,
+    "resolved": 0.08,
+    "tier1": 0.10,
+    "tier2": 0.06,
+    "tier3": 0.03,
+    "waiting_on_customer": 0.06,
+}
+SEVERITY_SHARES = {"high": 0.15, "medium": 0.45, "low": 0.40}
+ORGANISATIONS = [f"org-{index:03d}" for index in range(300)]
+AGENTS = [f"agent-{index:02d}" for index in range(40)]
+
+
+def synthetic_rows(
+    count: int, template: dict[str, Any], now: datetime, rng: random.Random
+) -> Iterator[dict[str, Any]]:
+    """Cases as the projection writes them, spread over two years, newest numbered last."""
+    # A few organisations file most cases (Zipf-like).
+    weights = [1 / (rank + 1) for rank in range(len(ORGANISATIONS))]
+    first_opened = now - timedelta(days=730)
+    statuses, status_weights = zip(*STATUS_SHARES.items(), strict=True)
+    severities, severity_weights = zip(*SEVERITY_SHARES.items(), strict=True)
+    for offset in range(count):
+        number = FIRST_SYNTHETIC + offset
+        organisation = rng.choices(ORGANISATIONS, weights)[0]
+        status = rng.choices(statuses, status_weights)[0]
+        severity = rng.choices(severities, severity_weights)[0]
+        is_open = status.startswith("tier") or status == "waiting_on_customer"
+        tier = (
+            int(status[-1]) if status.startswith("tier") else rng.choices((1, 2, 3), (6, 3, 1))[0]
+        )
+        # Open cases are the recent ones; closed ones are spread over the whole period.
+        days_ago = rng.uniform(0, 30) if is_open else rng.uniform(0, 730)
+        opened_at = max(first_opened, now - timedelta(days=days_ago))
+        updated_at = min(now, opened_at + timedelta(hours=rng.uniform(0, 24 * 20)))
+        next_due_at = (
+            now + timedelta(hours=rng.uniform(-48, 240))
+            if is_open and (status != "waiting_on_customer" or rng.random() < 0.5)
+            else None
+        )
+        breached = rng.random() < (0.2 if is_open else 0.1)
+        assignee = rng.choice(AGENTS) if status != "tier1" or rng.random() < 0.5 else None
+        words = rng.choice(COMPONENTS), rng.choice(PROBLEMS)
+        title = f"{words[0].capitalize()} {words[1]}"
+        if rng.random() < 0.01:
+            title += f" behind {rng.choice(RARE)}"
+        details = " ".join(rng.choices(DETAIL_WORDS, k=rng.randint(8, 40)))
+        seq = rng.randint(1, 30)
+        view = {
+            **template,
+            "number": number,
+            "case_id": f"case-{number}",
+            "status": status,
+            "tier": tier,
+            "severity": severity,
+            "assignee": assignee,
+            "details": {
+                **template["details"],
+                "organisation": organisation,
+                "company_name": organisation.upper(),
+                "title": title,
+                "details": details,
+                "severity": severity,
+            },
+            "opened_at": opened_at.isoformat(),
+            "updated_at": updated_at.isoformat(),
+            "next_due_at": next_due_at.isoformat() if next_due_at else None,
+            "breached": breached,
+            "seq": seq,
+        }
+        yield {
+            "number": number,
+            "case_id": f"case-{number}",
+            "organisation": organisation,
+            "company_name": organisation.upper(),
+            "title": title,
+            "details": details,
+            "severity": severity,
+            "status": status,
+            "tier": tier,
+            "assignee": assignee,
+            "breached": breached,
+            "next_due_at": next_due_at,
+            "opened_at": opened_at,
+            "updated_at": updated_at,
+            "seq": seq,
+            "view": view,
+        }
+
+
+def bulk_insert(url: str, rows: Iterator[dict[str, Any]], chunk: int = 5_000) -> int:
+    engine = make_engine(url)
+    inserted = 0
+    try:
+        while batch := [row for _, row in zip(range(chunk), rows, strict=False)]:
+            with engine.begin() as connection:
+                connection.execute(insert(CaseRecord), batch)
+            inserted += len(batch)
+    finally:
+        engine.dispose()
+    return inserted
+
+
+def list_queries(rng: random.Random, now: datetime) -> dict[str, Callable[[], str]]:
+    """Each query type an agent's screen sends, with its parameters drawn at random."""
+    busy = ORGANISATIONS[:20]
+
+    def organisation() -> str:
+        return rng.choice(busy if rng.random() < 0.7 else ORGANISATIONS)
+
+    def word() -> str:
+        return rng.choice(COMPONENTS if rng.random() < 0.8 else RARE)
+
+    return {
+        "newest": lambda: "/cases",
+        "status": lambda: "/cases?status=tier1&status=tier2&status=tier3",
+        "tier": lambda: f"/cases?tier={rng.randint(1, 3)}",
+        "organisation": lambda: f"/cases?organisation={organisation()}",
+        "text": lambda: f"/cases?q={word()}",
+        "combined": lambda: (
+            f"/cases?organisation={organisation()}&status=tier{rng.randint(1, 3)}"
+            f"&severity={rng.choice(SEVERITIES)}"
+        ),
+        "due_soon": lambda: (
+            "/cases?breached=false&due_before="
+            + (now + timedelta(hours=rng.randint(1, 48))).strftime("%Y-%m-%dT%H:%M:%SZ")
+        ),
+        "deep_page": lambda: f"/cases?limit=50&offset={rng.randrange(1_000, 5_000, 50)}",
+        "queue": lambda: f"/queues/{rng.randint(1, 3)}",
+        "queue_page": lambda: f"/queues/{rng.randint(1, 3)}?offset={rng.randrange(50, 500, 50)}",
+    }
+
+
+@dataclass
+class Listing:
+    rows: int = 0
+    insert_seconds: float = 0.0
+    latencies: dict[str, list[float]] = field(default_factory=dict)
+    errors: Counter[str] = field(default_factory=Counter)
+
+    def summary(self) -> dict[str, Any]:
+        every = [value for values in self.latencies.values() for value in values]
+        return {
+            "rows": self.rows,
+            "insert_s": round(self.insert_seconds, 1),
+            "p50_ms": ms(percentile(every, 0.50)),
+            "p99_ms": ms(percentile(every, 0.99)),
+            "errors": sum(self.errors.values()),
+            "by_query": {
+                name: {
+                    "count": len(values),
+                    "p50_ms": ms(percentile(values, 0.50)),
+                    "p99_ms": ms(percentile(values, 0.99)),
+                    "max_ms": ms(max(values, default=None)),
+                }
+                for name, values in self.latencies.items()
+            },
+        }
+
+
+async def run_lists(
+    args: argparse.Namespace, running: Stack, http: httpx.AsyncClient, template_case: int
+) -> Listing:
+    listing = Listing()
+    rng = random.Random(20250101)
+    now = datetime.now(UTC)
+    template = expect(await http.get(f"/cases/{template_case}"), 200)
+    began = time.perf_counter()
+    rows = synthetic_rows(args.list_rows, template, now, rng)
+    listing.rows = await asyncio.to_thread(bulk_insert, f"sqlite:///{running.database}", rows)
+    listing.insert_seconds = time.perf_counter() - began
+    progress(f"{listing.rows} synthetic cases inserted in {listing.insert_seconds:.1f} s")
+    queries = list_queries(rng, now)
+    listing.latencies = {name: [] for name in queries}
+    for sample in range(args.list_samples + 3):
+        for name, query in queries.items():
+            path = query()
+            began = time.perf_counter()
+            response = await http.get(path)
+            elapsed = time.perf_counter() - began
+            if response.status_code != 200:
+                listing.errors[f"{path} -> {response.status_code}"] += 1
+            elif sample >= 3:  # the first few warm the caches up
+                listing.latencies[name].append(elapsed)
+    running.check()
+    progress("list queries timed")
+    return listing
+
+
+# --------------------------------------------------------------------------- report
+
+
+def report(
+    args: argparse.Namespace,
+    host: dict[str, Any],
+    opening: Opening,
+    actions: Actions,
+    listing: Listing,
+    rss: dict[str, float | None],
+) -> None:
+    ours_open, peer_open = opening.tierline.summary(), opening.peer.summary()
+    ours_action, peer_action = actions.tierline.summary(), actions.peer.summary()
+    direct_action = actions.case_update.summary()
+    lists = listing.summary()
+    open_ratio = ratio(ours_open["per_s"], peer_open["per_s"])
+    action_ratio = ratio(ours_action["p99_ms"], peer_action["p99_ms"])
+    slow_lists = [
+        name
+        for name, values in lists["by_query"].items()
+        if values["p99_ms"] is None or values["p99_ms"] >= TARGETS["list_p99_ms_max"]
+    ]
+    met = {
+        "open_rate_ratio": open_ratio is not None and open_ratio >= TARGETS["open_rate_ratio_min"],
+        "action_p99_ratio": action_ratio is not None
+        and action_ratio <= TARGETS["action_p99_ratio_max"],
+        "list_p99": not slow_lists,
+        "no_errors": not any(
+            (
+                ours_open["errors"],
+                peer_open["errors"],
+                ours_action["errors"],
+                peer_action["errors"],
+                direct_action["errors"],
+                lists["errors"],
+                opening.missing_from_read_model,
+                opening.read_back_failures,
+                actions.stale_answers,
+            )
+        ),
+    }
+
+    print(
+        f"machine: {host['cpu']}, {host['cpu_count']} CPUs, {host['memory']}; "
+        f"at start {host['at_start']}, at end {host['at_end']}"
+    )
+    print(
+        f"  {host['platform']}, Python {host['python']}, SQLite {host['sqlite']}, "
+        f"temporalio {host['temporalio']}, {host['temporal_cli']}"
+    )
+    print(
+        f"\nopening ({args.cases} per side in {args.rounds} rounds, {args.concurrency} in flight)"
+    )
+    for name, side in (("tierline POST /cases", ours_open), ("peer update-with-start", peer_open)):
+        print(
+            f"  {name}: {side['per_s']}/s, p50 {side['p50_ms']} ms, p99 {side['p99_ms']} ms, "
+            f"{side['errors']} errors; cores {side['cpu_cores']}"
+        )
+    print(
+        f"  ratio {open_ratio} (target >= {TARGETS['open_rate_ratio_min']}); "
+        f"{opening.missing_from_read_model} answered before projection, "
+        f"{opening.read_back_failures} failed to read back"
+    )
+    print(f"\nactions ({args.clients} clients, {args.actions} each per side)")
+    for name, side in (
+        ("tierline POST notes", ours_action),
+        ("peer update", peer_action),
+        ("case update, no API", direct_action),
+    ):
+        print(
+            f"  {name}: p50 {side['p50_ms']} ms, p99 {side['p99_ms']} ms, {side['per_s']}/s, "
+            f"{side['errors']} errors; cores {side['cpu_cores']}"
+        )
+    print(
+        f"  p99 ratio {action_ratio} (target <= {TARGETS['action_p99_ratio_max']}); "
+        f"{actions.stale_answers} answers without the new state"
+    )
+    print(
+        f"\nlists ({lists['rows']} synthetic cases inserted in {lists['insert_s']} s, "
+        f"{args.list_samples} requests per query, one at a time)"
+    )
+    for name, values in lists["by_query"].items():
+        print(
+            f"  {name:>12}: p50 {values['p50_ms']} ms, p99 {values['p99_ms']} ms, "
+            f"max {values['max_ms']} ms"
+        )
+    print(
+        f"  all: p50 {lists['p50_ms']} ms, p99 {lists['p99_ms']} ms; "
+        f"over {TARGETS['list_p99_ms_max']} ms at p99: {slow_lists or 'none'}"
+    )
+    for measured in (
+        opening.tierline,
+        opening.peer,
+        actions.tierline,
+        actions.peer,
+        actions.case_update,
+    ):
+        for error, count in measured.errors.most_common(3):
+            print(f"  {count} x {error}")
+    for error, count in listing.errors.most_common(3):
+        print(f"  {count} x {error}")
+    print(f"\npeak RSS MiB: {rss}")
+    print(f"targets {TARGETS}: met {met}")
+    print(
+        json.dumps(
+            {
+                "machine": host,
+                "params": {
+                    "cases": args.cases,
+                    "concurrency": args.concurrency,
+                    "clients": args.clients,
+                    "actions_per_client": args.actions,
+                    "rounds": args.rounds,
+                    "list_rows": args.list_rows,
+                    "list_samples": args.list_samples,
+                },
+                "open": {
+                    "tierline": ours_open,
+                    "peer_raw_start": peer_open,
+                    "rate_ratio": open_ratio,
+                    "answered_before_projection": opening.missing_from_read_model,
+                    "read_back_failures": opening.read_back_failures,
+                },
+                "action": {
+                    "tierline": ours_action,
+                    "peer_raw_update": peer_action,
+                    "p99_ratio": action_ratio,
+                    "case_update_without_api": direct_action,
+                    "answers_without_new_state": actions.stale_answers,
+                },
+                "list": lists,
+                "peak_rss_mib": rss,
+                "targets": TARGETS,
+                "met": met,
+            }
+        )
+    )
+
+
+async def main(args: argparse.Namespace) -> None:
+    host = {**machine(), "at_start": cpu_pressure()}
+    with stack(args.dynamic_config, args.keep_workdir) as running:
+        token = await agent_token(running)
+        client = await Client.connect(running.address, data_converter=pydantic_data_converter)
+        # Idle connections are dropped before uvicorn's keep-alive (5 s) would close them
+        # under a request.
+        limits = httpx.Limits(
+            max_connections=max(args.concurrency, args.clients) + 8, keepalive_expiry=2
+        )
+        async with httpx.AsyncClient(
+            base_url=running.api_url,
+            headers={"Authorization": f"Bearer {token}"},
+            timeout=60,
+            limits=limits,
+        ) as http:
+            opening = await run_opening(args, running, http, client)
+            cases = opening.numbers[: args.clients]
+            actions = await run_actions(args, running, http, client, cases)
+            listing = await run_lists(args, running, http, opening.numbers[0])
+        rss = {name: peak_rss_mib(child.pid) for name, child in running.children.items()}
+        if args.keep_workdir:
+            print(f"logs and databases kept in {running.workdir}")
+    host["at_end"] = cpu_pressure()
+    report(args, host, opening, actions, listing, rss)
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="a short run to try the bench out")
+    parser.add_argument("--cases", type=int, help="cases opened per side (default 2000)")
+    parser.add_argument("--concurrency", type=int, default=32, help="opens in flight per side")
+    parser.add_argument("--clients", type=int, default=20, help="clients acting on cases")
+    parser.add_argument("--actions", type=int, help="actions per client per side (default 50)")
+    parser.add_argument("--rounds", type=int, default=4, help="rounds the sides alternate in")
+    parser.add_argument("--list-rows", type=int, help="synthetic cases (default 100000)")
+    parser.add_argument("--list-samples", type=int, help="requests per list query (default 200)")
+    parser.add_argument(
+        "--dynamic-config",
+        action="append",
+        default=[],
+        metavar="KEY=JSON",
+        help="a dev server dynamic config value, to try a setting (repeatable)",
+    )
+    parser.add_argument(
+        "--keep-workdir",
+        action="store_true",
+        help="keep the logs and databases in a temporary directory for a post-mortem",
+    )
+    parser.add_argument("--peer-worker", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--address", help=argparse.SUPPRESS)
+    parser.add_argument("--task-queue", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    defaults = (
+        {"cases": 200, "actions": 10, "list_rows": 10_000, "list_samples": 30}
+        if args.quick
+        else {"cases": 2_000, "actions": 50, "list_rows": 100_000, "list_samples": 200}
+    )
+    for name, value in defaults.items():
+        if getattr(args, name) is None:
+            setattr(args, name, value)
+    return args
+
+
+if __name__ == "__main__":
+    arguments = parse_args()
+    if arguments.peer_worker:
+        with contextlib.suppress(KeyboardInterrupt):
+            asyncio.run(serve_peer_worker(arguments.address, arguments.task_queue))
+    else:
+        asyncio.run(main(arguments))
