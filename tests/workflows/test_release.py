@@ -194,6 +194,8 @@ async def test_cancelling_returns_cases_to_tier3_with_the_reason(
     )
     view = await view_when(case, lambda v: v.release is None)
     assert view.status is CaseStatus.tier3
+    # The view changes before the projection activity has written the event: wait for it.
+    await wait_for_events(sqlite_engine, "release_cancelled", 1)
     cancelled = next(e for e in _timeline(sqlite_engine, 1) if e.kind == "release_cancelled")
     assert cancelled.reason == "regression found"
     with pytest.raises(Conflict, match="cancelled"):
