@@ -11,7 +11,6 @@ from temporalio.client import Client
 from models.read_model import CaseNumber
 from tests.api.conftest import Api
 from tests.builders import case_body
-from workflows.case import CaseWorkflow
 
 
 def count_numbers(engine: Engine) -> int:
@@ -53,7 +52,7 @@ async def test_retried_open_with_same_key_returns_same_case_and_starts_nothing(
     assert count_numbers(read_model) == 1
 
     (number,) = numbers
-    handle = dev_client.get_workflow_handle_for(CaseWorkflow.run, f"case-{number}")
+    handle = dev_client.get_workflow_handle(f"case-{number}")
     first_run = (await handle.describe()).run_id
     again = await api.ann.post("/cases", json=case_body(), headers=headers)
     assert again.json()["number"] == number

@@ -64,7 +64,7 @@ async def tier3_case(client: Client, task_queue: str, command: OpenCase) -> Case
 async def new_release(client: Client, task_queue: str, version: str) -> ReleaseHandle:
     command = PlanRelease(version=version, kind=ReleaseKind.hotfix, planned_by=MANAGER)
     await plan(client, task_queue, command)
-    handle = client.get_workflow_handle_for(ReleaseWorkflow.run, release_workflow_id(version))
+    handle: ReleaseHandle = client.get_workflow_handle(release_workflow_id(version))
     STARTED.append(handle)
     return handle
 
