@@ -3,6 +3,7 @@ activities writing to SQLite and delivering over real SMTP and HTTP on localhost
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 from collections.abc import AsyncIterator
@@ -80,6 +81,17 @@ def events(engine: Engine, number: int) -> list[CaseEventRecord]:
         return list(rows)
 
 
+async def caught_up(engine: Engine, number: int, seq: int, within: float = 10.0) -> None:
+    """Wait until the read model holds the case's events up to `seq`: a timer-driven
+    change is visible to queries a moment before its projection activity has run."""
+    async with asyncio.timeout(within):
+        while True:
+            recorded = events(engine, number)
+            if recorded and recorded[-1].seq >= seq:
+                return
+            await asyncio.sleep(0.05)
+
+
 def kinds(engine: Engine, number: int) -> list[str]:
     return [e.kind for e in events(engine, number)]
 
@@ -127,6 +139,7 @@ async def test_seed_001_gold_first_response_runs_over_the_weekend(
     await skip_to(time_skipping_env, first_response.due_at + timedelta(seconds=5))
     view = await view_when(handle, lambda v: clock(v, ClockName.first_response).breached)
     assert view.breached
+    await caught_up(sqlite_engine, 1, view.seq)
     recorded = kinds(sqlite_engine, 1)
     assert recorded.count("clock_warned") == 1
     assert recorded.count("clock_breached") == 1
@@ -272,6 +285,7 @@ async def test_tier1_target_moves_the_case_to_tier2(
     await skip_to(time_skipping_env, now + timedelta(minutes=61))
     view = await view_when(handle, lambda v: v.tier == 2)
     assert view.status is CaseStatus.tier2
+    await caught_up(sqlite_engine, 5, view.seq)
     moved = next(e for e in events(sqlite_engine, 5) if e.kind == "tier_escalated")
     assert (moved.actor_role, moved.data["to_tier"]) == ("system", 2)
 
