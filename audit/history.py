@@ -39,6 +39,7 @@ from models.commands import (
     RespondPublicly,
 )
 from models.release import LinkRelease, ReleaseNews, UnlinkRelease
+from policies.plan_snapshot import PlanSnapshot
 from workflows.case import CaseStart
 
 PROJECT_CASE = "project_case"
@@ -111,6 +112,11 @@ def run_id(history: WorkflowHistory) -> str:
     """The run id of a history, read from its started event."""
     started = _started(history)
     return started.original_execution_run_id or started.first_execution_run_id
+
+
+def continued_from(history: WorkflowHistory) -> str | None:
+    """The run this run continues as new, or None for a case's first run."""
+    return _started(history).continued_execution_run_id or None
 
 
 def _started(history: WorkflowHistory) -> Any:
@@ -205,16 +211,33 @@ def projections(history: WorkflowHistory) -> list[Recorded]:
     return recorded
 
 
+def _case_start_input(history: WorkflowHistory) -> CaseStart:
+    start: CaseStart = _decode(list(_started(history).input.payloads), CaseStart)
+    return start
+
+
 def case_start(histories: Sequence[WorkflowHistory]) -> OpenCase:
     """The command that opened the case, with its frozen plan snapshot."""
     if not histories:
         raise HistoryProblem("no history")
-    start: CaseStart = _decode(list(_started(histories[0]).input.payloads), CaseStart)
+    start = _case_start_input(histories[0])
     if start.open is None:
         raise HistoryProblem(
             f"{histories[0].workflow_id}: the first run given continues an earlier one"
         )
     return start.open
+
+
+def case_plan(histories: Sequence[WorkflowHistory]) -> tuple[PlanSnapshot, int]:
+    """The case's frozen plan and number, from its first run given (opened or carried)."""
+    if not histories:
+        raise HistoryProblem("no history")
+    start = _case_start_input(histories[0])
+    if start.open is not None:
+        return start.open.plan, start.open.number
+    if start.carried is not None:
+        return start.carried.plan, start.carried.number
+    raise HistoryProblem(f"{histories[0].workflow_id}: the start carries no case")
 
 
 def task_times(history: WorkflowHistory) -> dict[int, datetime]:
