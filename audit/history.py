@@ -108,6 +108,11 @@ def event_time(event: HistoryEvent) -> datetime:
     return event.event_time.ToDatetime(tzinfo=UTC)
 
 
+def workflow_time(event: HistoryEvent) -> datetime:
+    """An event's time as the workflow sees it (`workflow.now()` rounds it through a float)."""
+    return datetime.fromtimestamp(event.event_time.ToNanoseconds() / 1e9, UTC)
+
+
 def run_id(history: WorkflowHistory) -> str:
     """The run id of a history, read from its started event."""
     started = _started(history)
@@ -248,7 +253,7 @@ def task_times(history: WorkflowHistory) -> dict[int, datetime]:
     last_started: datetime | None = None
     for event in history.events:
         if event.event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_STARTED:
-            last_started = started[event.event_id] = event_time(event)
+            last_started = started[event.event_id] = workflow_time(event)
         elif event.event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED:
             # The test server leaves `started_event_id` unset: the latest start is the one.
             started_id = event.workflow_task_completed_event_attributes.started_event_id
