@@ -110,7 +110,7 @@ def build_worker(
         client,
         task_queue=task_queue,
         workflows=WORKFLOWS,
-        activities=[projection.project_case, notifier.deliver],
+        activities=[projection.project_case, projection.project_case_local, notifier.deliver],
         activity_executor=executor,
         workflow_runner=workflow_runner(),
     )

@@ -21,6 +21,17 @@ class CaseProjection:
     @activity.defn(name="project_case")
     def project_case(self, event: CaseProjected) -> None:
         """Insert new timeline events; upsert the case row unless a newer one is stored."""
+        self._write(event)
+
+    @activity.defn(name="project_case_local")
+    def project_case_local(self, event: CaseProjected) -> CaseProjected:
+        """The same write, run as a local activity in the workflow task that recorded the
+        facts. A local activity's input is not in the history, so it returns what it
+        projected: the marker that records its result keeps the events for audit."""
+        self._write(event)
+        return event
+
+    def _write(self, event: CaseProjected) -> None:
         # Imported here so the workflow sandbox never loads SQL code through this module.
         from sqlmodel import Session
 

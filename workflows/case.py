@@ -51,6 +51,9 @@ with workflow.unsafe.imports_passed_through():
     )
 
 PROJECTION_TIMEOUT = timedelta(seconds=30)
+# Cases started before this patch project through a regular activity (two more round
+# trips to the server per recorded change) and upsert search attributes on every change.
+LOCAL_PROJECTION = "projection-local-activity"
 DELIVERY_TIMEOUT = timedelta(seconds=30)
 DELIVERY_RETRY = RetryPolicy(
     initial_interval=timedelta(seconds=1),
@@ -94,6 +97,7 @@ class CaseWorkflow:
         self._projected_seq = self._state.seq if start.carried else 0
         self._changed = False
         self._deliveries: list[asyncio.Future[None]] = []
+        self._search_attributes: tuple[object, ...] | None = None
 
     @workflow.run
     async def run(self, start: CaseStart) -> CaseView:
@@ -183,6 +187,44 @@ class CaseWorkflow:
         self._state = self._state.model_copy(update={"seq": seq + len(events)})
         self._changed = True
         view = transitions.view(self._state, workflow.now())
+        local = workflow.patched(LOCAL_PROJECTION)
+        self._upsert_search_attributes(view, only_if_changed=local)
+        for event in events:
+            for notification in notifications_for(self._state, event):
+                self._deliveries.append(
+                    workflow.start_activity_method(
+                        Notifier.deliver,
+                        notification,
+                        start_to_close_timeout=DELIVERY_TIMEOUT,
+                        retry_policy=DELIVERY_RETRY,
+                    )
+                )
+        projected = CaseProjected(view=view, events=events)
+        if local:
+            await workflow.execute_local_activity_method(
+                CaseProjection.project_case_local,
+                projected,
+                start_to_close_timeout=PROJECTION_TIMEOUT,
+            )
+        else:
+            await workflow.execute_activity_method(
+                CaseProjection.project_case,
+                projected,
+                start_to_close_timeout=PROJECTION_TIMEOUT,
+            )
+        self._projected_seq = max(self._projected_seq, view.seq)
+
+    def _upsert_search_attributes(self, view: CaseView, only_if_changed: bool) -> None:
+        values = (
+            view.status.value,
+            view.tier,
+            view.severity,
+            view.details.organisation,
+            view.next_due_at,
+        )
+        if only_if_changed and values == self._search_attributes:
+            return
+        self._search_attributes = values
         workflow.upsert_search_attributes(
             [
                 CASE_STATUS.value_set(view.status.value),
@@ -194,22 +236,6 @@ class CaseWorkflow:
                 else CASE_NEXT_DUE.value_unset(),
             ]
         )
-        for event in events:
-            for notification in notifications_for(self._state, event):
-                self._deliveries.append(
-                    workflow.start_activity_method(
-                        Notifier.deliver,
-                        notification,
-                        start_to_close_timeout=DELIVERY_TIMEOUT,
-                        retry_policy=DELIVERY_RETRY,
-                    )
-                )
-        await workflow.execute_activity_method(
-            CaseProjection.project_case,
-            CaseProjected(view=view, events=events),
-            start_to_close_timeout=PROJECTION_TIMEOUT,
-        )
-        self._projected_seq = max(self._projected_seq, view.seq)
 
     async def _apply(self, command: CaseCommand) -> CaseView:
         try:
