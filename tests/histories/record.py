@@ -6,11 +6,15 @@ SLA scenarios run on the time-skipping server; the continue-as-new one runs on a
 server that suggests a rollover after 60 events and writes one file per run.
 
 Existing files are kept: they are what older workflow code recorded, and the gate
-exists to prove new code still replays them. Add scenarios when the workflow learns
-something new; overwrite only on purpose:
+exists to prove new code still replays them. The files directly in this directory
+were recorded before the `projection-local-activity` patch; each later generation of
+the workflow gets a directory of its own (`local-projection/`: projection as a local
+activity). Add scenarios when the workflow learns something new; overwrite only on
+purpose:
 
-    .venv/bin/python -m tests.histories.record            # record missing scenarios
-    .venv/bin/python -m tests.histories.record --force    # re-record every scenario
+    .venv/bin/python -m tests.histories.record                          # missing scenarios
+    .venv/bin/python -m tests.histories.record --into local-projection  # a generation
+    .venv/bin/python -m tests.histories.record --force                  # re-record all
 """
 
 from __future__ import annotations
@@ -286,8 +290,13 @@ SCENARIOS: dict[str, Scenario] = {
 CONTINUED_AS_NEW = "continued-as-new"
 
 
+# Where this run writes; `--into` picks a generation directory (see the docstring).
+OUT = [HERE]
+
+
 def write(name: str, history: WorkflowHistory) -> None:
-    (HERE / f"{name}.json").write_text(history.to_json() + "\n")
+    OUT[0].mkdir(parents=True, exist_ok=True)
+    (OUT[0] / f"{name}.json").write_text(history.to_json() + "\n")
     print(f"recorded {name}: {len(history.events)} events")
 
 
@@ -363,11 +372,16 @@ async def record_continued_as_new(
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--force", action="store_true", help="re-record existing histories")
+    parser.add_argument(
+        "--into", metavar="DIR", help="generation directory under tests/histories to write to"
+    )
     args = parser.parse_args()
+    if args.into:
+        OUT[0] = HERE / args.into
     pin_time_zone_data()
 
     def wanted(name: str) -> bool:
-        return args.force or not (HERE / f"{name}.json").exists()
+        return args.force or not (OUT[0] / f"{name}.json").exists()
 
     inbox = Inbox()
     smtp = Controller(inbox, hostname="127.0.0.1", port=free_port())

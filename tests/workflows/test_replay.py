@@ -22,7 +22,10 @@ from workflows.case import CaseWorkflow
 from workflows.quota import QuotaWorkflow
 
 HISTORIES = Path(__file__).parents[1] / "histories"
-STORED = sorted(HISTORIES.glob("*.json"))
+# One directory per generation of the workflow: the top level was recorded before the
+# `projection-local-activity` patch, `local-projection/` after it.
+GENERATIONS = [HISTORIES, HISTORIES / "local-projection"]
+STORED = sorted(HISTORIES.rglob("*.json"))
 # What the stored cases went through between them; each must stay covered.
 REQUIRED = {
     "opened",
@@ -51,16 +54,43 @@ def replayer(*workflows: type) -> Replayer:
     )
 
 
-def test_every_kind_of_case_has_a_stored_history() -> None:
-    assert REQUIRED <= {path.stem for path in STORED}
-    last = {path.stem: load(path).events[-1].event_type for path in STORED}
+@pytest.mark.parametrize("generation", GENERATIONS, ids=lambda path: path.name)
+def test_every_kind_of_case_has_a_stored_history(generation: Path) -> None:
+    stored = sorted(generation.glob("*.json"))
+    assert REQUIRED <= {path.stem for path in stored}
+    last = {path.stem: load(path).events[-1].event_type for path in stored}
     assert last["continued-as-new-1"] == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_CONTINUED_AS_NEW
     assert last["refused"] == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_FAILED
     for name in ("responded-resolved-closed", "reopened", "closed-out-of-scope"):
         assert last[name] == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_COMPLETED
 
 
-@pytest.mark.parametrize("path", STORED, ids=[path.stem for path in STORED])
+def local_activities(history: WorkflowHistory) -> int:
+    return sum(
+        event.marker_recorded_event_attributes.marker_name == "core_local_activity"
+        for event in history.events
+        if event.event_type == EventType.EVENT_TYPE_MARKER_RECORDED
+    )
+
+
+def test_each_generation_records_projection_its_own_way() -> None:
+    """The old histories project through activities, the new ones through local ones;
+    replaying both proves the patch keeps running cases of either kind going."""
+    for path in HISTORIES.glob("*.json"):
+        assert local_activities(load(path)) == 0, path.name
+    for path in (HISTORIES / "local-projection").glob("*.json"):
+        history = load(path)
+        scheduled = [
+            event.activity_task_scheduled_event_attributes.activity_type.name
+            for event in history.events
+            if event.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED
+        ]
+        assert "project_case" not in scheduled, path.name
+        if path.stem != "refused":
+            assert local_activities(history) > 0, path.name
+
+
+@pytest.mark.parametrize("path", STORED, ids=[str(path.relative_to(HISTORIES)) for path in STORED])
 async def test_stored_history_replays(path: Path) -> None:
     result = await replayer().replay_workflow(load(path), raise_on_replay_failure=False)
     assert result.replay_failure is None, f"{path.name}: {result.replay_failure}"
