@@ -220,6 +220,24 @@ def build_bundle(
     return render(document)
 
 
+def export_case_bundle(
+    histories: list[WorkflowHistory], exported_by: str, exported_at: datetime | None = None
+) -> bytes:
+    """A bundle of a case's runs (oldest first), its timeline and plan taken from them."""
+    from audit.history import case_plan
+    from audit.timeline import timeline
+
+    plan, number = case_plan(histories)
+    return build_bundle(
+        number,
+        histories,
+        timeline(histories).model_dump(mode="json"),
+        plan.model_dump(mode="json"),
+        exported_at or datetime.now(UTC),
+        exported_by,
+    )
+
+
 class Problem(BaseModel):
     """One finding: which part of the bundle, and what is wrong with it."""
 
@@ -485,6 +503,16 @@ def _consistency(document: dict[str, Any]) -> list[Problem]:
     if len(header.get("runs", [])) != len(runs):
         problems.append(Problem(part="header", detail="lists a different number of runs"))
         return problems
+    timeline = document["timeline"]
+    # A timeline from `audit.timeline` names its case and runs; a stand-in may not.
+    if (
+        timeline.get("number", number) != number
+        or timeline.get("case_id", header["workflow_id"]) != (header["workflow_id"])
+    ):
+        problems.append(Problem(part="timeline", detail=f"is not the timeline of case {number}"))
+    listed_runs = [run.get("run_id") for run in header["runs"]]
+    if timeline.get("runs", listed_runs) != listed_runs:
+        problems.append(Problem(part="timeline", detail="lists other runs than the bundle"))
     run_ids: list[str] = []
     for index, (run, listed) in enumerate(zip(runs, header["runs"], strict=True)):
         name = f"runs[{index}]"

@@ -18,6 +18,7 @@ from audit.evidence import (
     bundle_filename,
     canonical,
     event_type_name,
+    export_case_bundle,
     render,
     sha256_hex,
 )
@@ -300,3 +301,24 @@ def test_runs_of_another_case_or_out_of_order_are_refused() -> None:
         build(number, [runs[0], renamed], timeline_of(number), plan, EXPORTED_AT, "ada")
     with pytest.raises(ValueError, match="does not continue the run before it"):
         build(number, runs[::-1], timeline_of(number), plan, EXPORTED_AT, "ada")
+
+
+def test_a_bundle_with_the_real_timeline_and_plan() -> None:
+    number, runs, _ = case_runs("continued-as-new-1", "continued-as-new-2")
+
+    bundle = export_case_bundle(runs, "ada", EXPORTED_AT)
+    report = verify(bundle)
+
+    assert report.intact, report.summary()
+    document = json.loads(bundle)
+    assert document["timeline"]["number"] == number
+    assert document["timeline"]["runs"] == [run["run_id"] for run in document["runs"]]
+    assert document["policy_snapshot"]["plan_id"] == document["timeline"]["policy"]["plan_id"]
+
+
+def test_a_timeline_of_another_case_is_refused() -> None:
+    number, runs, plan = case_runs("opened")
+    other = {"number": number + 1, "case_id": f"case-{number + 1}", "runs": [], "entries": []}
+
+    with pytest.raises(ValueError, match="timeline: is not the timeline of case"):
+        build(number, runs, other, plan, EXPORTED_AT, "ada")
