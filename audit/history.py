@@ -43,6 +43,8 @@ from policies.plan_snapshot import PlanSnapshot
 from workflows.case import CaseStart
 
 PROJECT_CASE = "project_case"
+PROJECT_CASE_LOCAL = "project_case_local"
+LOCAL_ACTIVITY_MARKER = "core_local_activity"
 RELEASE_NEWS = "release_news"
 # Every case update that carries a command, by update name. `opened` carries none.
 UPDATE_COMMANDS: dict[str, type[CaseCommand]] = {
@@ -191,13 +193,28 @@ def _scheduled_projection(event: HistoryEvent) -> Sequence[Payload] | None:
     return list(attributes.input.payloads)
 
 
+def _local_projection(event: HistoryEvent) -> Sequence[Payload] | None:
+    # Behind workflow.patched("projection-local-activity"): a local activity's input is not
+    # in the history, so it returns the CaseProjected and its marker keeps the result.
+    attributes = event.marker_recorded_event_attributes
+    if attributes.marker_name != LOCAL_ACTIVITY_MARKER or attributes.HasField("failure"):
+        return None
+    data = attributes.details["data"].payloads if "data" in attributes.details else []
+    if not data or json.loads(data[0].data).get("activity_type") != PROJECT_CASE_LOCAL:
+        return None
+    return list(attributes.details["result"].payloads) if "result" in attributes.details else None
+
+
 PROJECTION_SOURCES: dict[EventType.ValueType, ProjectionPayloads] = {
     EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED: _scheduled_projection,
+    EventType.EVENT_TYPE_MARKER_RECORDED: _local_projection,
 }
 
 
 def projections(history: WorkflowHistory) -> list[Recorded]:
-    """Every projection (view and new events) the case workflow recorded in one run."""
+    """Every projection (view and new events) the case workflow recorded in one run: the
+    input of each `project_case` activity, or the result of each `project_case_local`
+    local activity's marker."""
     run = run_id(history)
     recorded: list[Recorded] = []
     for event in history.events:
