@@ -21,6 +21,7 @@ from models.commands import (
     ChangeSeverity,
     CustomerReply,
     EscalateTier,
+    ReopenCase,
     RequestInformation,
     ResolveCase,
     RespondPublicly,
@@ -220,3 +221,24 @@ def test_json_report_names_its_rules(read_model: Engine) -> None:
 
     assert (data["since"], data["until"], data["month_zone"]) == ("2026-11-01", None, "UTC")
     assert len(data["rows"]) == len([k for k in EXPECTED if k[3] >= "2026-11"])
+
+
+def test_a_reopened_case_meets_its_clocks_again(read_model: Engine) -> None:
+    (
+        Case(CaseProjection(read_model), 5, FAST, "2026-11-20T10:00:00", severity="normal")
+        .do("2026-11-20T10:10:00", RespondPublicly(actor=AGENT, message="On it."))
+        .do("2026-11-20T10:30:00", ResolveCase(actor=AGENT, summary="Done."))
+        .do("2026-11-20T10:40:00", ReopenCase(actor=CUSTOMER, reason="Back again."))
+        .do("2026-11-20T11:00:00", RequestInformation(actor=AGENT, message="Which export?"))
+        .do("2026-11-20T11:45:00", ResolveCase(actor=AGENT, summary="Done, really."))
+    )
+
+    report = attainment(read_model, since=date(2026, 11, 20), until=date(2026, 11, 21))
+
+    assert table(report) == {
+        (FAST, "normal", 1, "2026-11", "first_response"): (1, 0, 0.0),
+        # respond, resolve; after reopening: ask (a response), resolve while waiting
+        (FAST, "normal", 1, "2026-11", "periodic_update"): (4, 0, 2700.0),
+        (FAST, "normal", 1, "2026-11", "resolution"): (2, 0, 2700.0),
+        (FAST, "normal", 1, "2026-11", "tier1"): (1, 0, 0.0),
+    }
