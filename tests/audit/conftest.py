@@ -138,8 +138,8 @@ async def _drive(env: WorkflowEnvironment, handle: CaseHandle, case: RecordedCas
     # The tier-1 target (45 minutes left) runs out: tier 2.
     await env.sleep(timedelta(minutes=50))
     await _checkpoint(env, handle, case, "tier-1 target breached")
-    # The periodic update (115 minutes left) is missed: the team lead.
-    await env.sleep(timedelta(minutes=70))
+    # The periodic update (restarted by the request, 2 hours) is missed: the team lead.
+    await env.sleep(timedelta(minutes=75))
     await _checkpoint(env, handle, case, "periodic update breached")
     await handle.execute_update(
         CaseWorkflow.request_management_escalation,
@@ -151,7 +151,7 @@ async def _drive(env: WorkflowEnvironment, handle: CaseHandle, case: RecordedCas
     )
     await env.sleep(timedelta(minutes=3))
     await _checkpoint(env, handle, case, "severity changed")
-    # Resolution now has 4 hours, 2h15m used: missed 1h45m after the change.
+    # Resolution now has 4 hours, 2h20m used: missed 1h40m after the change.
     await env.sleep(timedelta(hours=2))
     await _checkpoint(env, handle, case, "resolution breached")
     await handle.execute_update(
