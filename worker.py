@@ -19,18 +19,20 @@ from temporalio.service import RPCError, TLSConfig
 from temporalio.worker import Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
+from activities.notices import NoticeProjection
 from activities.notify import Notifier
 from activities.projection import CaseProjection
 from models.read_model import create_schema, make_engine
 from settings import Settings, get_settings
 from workflows.case import CaseWorkflow
+from workflows.notice import NoticeWorkflow
 from workflows.quota import QuotaWorkflow
 from workflows.release import ReleaseWorkflow
 from workflows.search_attributes import ALL_KEYS
 
 log = logging.getLogger("tierline.worker")
 
-WORKFLOWS = [CaseWorkflow, QuotaWorkflow, ReleaseWorkflow]
+WORKFLOWS = [CaseWorkflow, QuotaWorkflow, ReleaseWorkflow, NoticeWorkflow]
 
 
 def workflow_runner() -> SandboxedWorkflowRunner:
@@ -110,7 +112,12 @@ def build_worker(
         client,
         task_queue=task_queue,
         workflows=WORKFLOWS,
-        activities=[projection.project_case, projection.project_case_local, notifier.deliver],
+        activities=[
+            projection.project_case,
+            projection.project_case_local,
+            notifier.deliver,
+            NoticeProjection(engine).record_outcome,
+        ],
         activity_executor=executor,
         workflow_runner=workflow_runner(),
     )

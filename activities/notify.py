@@ -61,6 +61,8 @@ class Notifier:
                 record = NotificationRecord(
                     key=notification.key,
                     case_number=notification.case_number,
+                    notice_id=notification.notice_id,
+                    organisation=notification.organisation,
                     event_seq=notification.event_seq,
                     event_kind=notification.event_kind,
                     channel=notification.channel,

@@ -9,8 +9,18 @@ from fastapi import FastAPI
 
 from api import errors
 from api.auth import bootstrap_admin
+from api.idempotency import IdempotencyMiddleware
 from api.limits import KeyedLimiter
-from api.routes import cases, health, organisations, plans, queues, releases, users
+from api.routes import (
+    cases,
+    health,
+    notices,
+    organisations,
+    plans,
+    queues,
+    releases,
+    users,
+)
 from models.read_model import create_schema, make_engine
 from policies.catalog import load_catalogs
 from settings import Settings, get_settings
@@ -40,6 +50,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         responses=errors.PROBLEM_RESPONSES,
     )
     errors.install(app)
+    app.add_middleware(IdempotencyMiddleware)
     app.include_router(health.router)
     app.include_router(users.router)
     app.include_router(organisations.router)
@@ -48,6 +59,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(cases.router)
     app.include_router(releases.router)
     app.include_router(releases.case_side)
+    app.include_router(notices.router)
     return app
 
 

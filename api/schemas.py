@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from datetime import datetime
 from decimal import Decimal
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import AnyHttpUrl, BaseModel, ConfigDict, EmailStr, Field
+from pydantic import AnyHttpUrl, AwareDatetime, BaseModel, ConfigDict, EmailStr, Field
 
 from models.case import Role
+from models.notice import NoticeKind
 
 
 class OrganisationCreate(BaseModel):
@@ -120,3 +121,63 @@ class FeeStatement(BaseModel):
     usage_share: Decimal | None
     fee: Decimal | None = Field(description="None when the plan publishes no price")
     explanation: str
+
+
+class NoticeCreate(BaseModel):
+    """A notice and who it is for: named organisations, every organisation on the given
+    plans or catalogs (their union), or all organisations."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    kind: NoticeKind
+    title: str = Field(min_length=1, max_length=200, examples=["Planned maintenance"])
+    body: str = Field(min_length=1, max_length=20_000)
+    starts_at: AwareDatetime | None = Field(
+        default=None, description="Start of the maintenance window (required for outages)"
+    )
+    ends_at: AwareDatetime | None = Field(
+        default=None, description="End of the maintenance window (required for outages)"
+    )
+    organisations: list[str] = Field(default_factory=list, max_length=10_000)
+    plans: list[Annotated[str, Field(pattern=r"^[a-z0-9-]+:[a-z0-9-]+$")]] = Field(
+        default_factory=list, max_length=100, description="`catalog:plan` values"
+    )
+    catalogs: list[str] = Field(default_factory=list, max_length=100)
+    all_organisations: bool = False
+
+
+class NoticeSummary(BaseModel):
+    id: int
+    kind: NoticeKind
+    title: str
+    body: str
+    starts_at: datetime | None
+    ends_at: datetime | None
+    status: str = Field(description="sending, delivered, or failed (some message could not go)")
+    created_at: datetime
+    completed_at: datetime | None
+
+
+class NoticePage(BaseModel):
+    items: list[NoticeSummary]
+    total: int
+    limit: int
+    offset: int
+
+
+class NoticeDelivery(BaseModel):
+    organisation: str | None
+    channel: str
+    recipient: str
+    status: str
+    attempts: int
+    sent_at: datetime | None
+    last_error: str | None
+
+
+class NoticeRead(NoticeSummary):
+    organisations: list[str] = Field(description="Affected organisations (customers: their own)")
+    messages: int
+    delivered: int
+    failed: int
+    deliveries: list[NoticeDelivery]

@@ -40,7 +40,9 @@ class Notification(BaseModel):
     key: str
     channel: Literal["email", "webhook"]
     to: str
-    case_number: int
+    case_number: int | None = None
+    notice_id: int | None = None
+    organisation: str | None = None
     event_seq: int
     event_kind: str
     subject: str

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -139,7 +139,9 @@ class NotificationRecord(SQLModel, table=True):
     __tablename__ = "notifications"
 
     key: str = Field(primary_key=True, max_length=400)
-    case_number: int = Field(index=True)
+    case_number: int | None = Field(default=None, index=True)
+    notice_id: int | None = Field(default=None, index=True)
+    organisation: str | None = Field(default=None, max_length=100)
     event_seq: int
     event_kind: str
     channel: str
@@ -150,6 +152,76 @@ class NotificationRecord(SQLModel, table=True):
     last_error: str | None = None
     created_at: datetime = Field(default_factory=utcnow)
     sent_at: datetime | None = None
+
+
+class NoticeRecord(SQLModel, table=True):
+    """A scheduled outage or business-continuity notice and how its delivery went."""
+
+    __tablename__ = "notices"
+
+    id: int | None = Field(default=None, primary_key=True)
+    kind: str = Field(index=True)
+    title: str
+    body: str
+    starts_at: datetime | None = None
+    ends_at: datetime | None = None
+    audience: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
+    status: str = Field(default="sending", index=True)
+    messages: int = 0
+    delivered: int = 0
+    failed: int = 0
+    created_by: str
+    created_at: datetime = Field(default_factory=utcnow)
+    completed_at: datetime | None = None
+
+
+class NoticeOrganisation(SQLModel, table=True):
+    """One organisation a notice is addressed to; customers list notices through it."""
+
+    __tablename__ = "notice_organisations"
+    __table_args__ = (
+        Index("ix_notice_organisations_organisation_notice", "organisation", "notice_id"),
+    )
+
+    notice_id: int = Field(primary_key=True, foreign_key="notices.id")
+    organisation: str = Field(primary_key=True, max_length=100)
+
+
+class ReleaseRecord(SQLModel, table=True):
+    """The latest projected state of a release, written by its workflow's projection."""
+
+    __tablename__ = "releases"
+    __table_args__ = (Index("ix_releases_status_planned_at", "status", "planned_at"),)
+
+    version: str = Field(primary_key=True, max_length=50)
+    kind: str
+    status: str
+    planned_date: date | None = None
+    hotfix_build: str | None = None
+    linked_cases: int = 0
+    planned_at: datetime = Field(index=True)
+    shipped_at: datetime | None = None
+    cancelled_reason: str | None = None
+    updated_at: datetime
+    seq: int
+
+
+class IdempotentRequest(SQLModel, table=True):
+    """The first answer to a POST sent with an Idempotency-Key, replayed to its retries.
+
+    `status_code` is None while the first request is still running.
+    """
+
+    __tablename__ = "idempotent_requests"
+
+    caller: str = Field(primary_key=True, max_length=200)
+    route: str = Field(primary_key=True, max_length=400)
+    key: str = Field(primary_key=True, max_length=200)
+    request_digest: str = Field(max_length=64)
+    status_code: int | None = None
+    content_type: str | None = Field(default=None, max_length=200)
+    body: str | None = None
+    created_at: datetime = Field(default_factory=utcnow, index=True)
 
 
 def make_engine(url: str) -> Engine:

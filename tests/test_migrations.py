@@ -32,6 +32,10 @@ TABLES = {
     "case_events",
     "notifications",
     "monthly_usage",
+    "notices",
+    "notice_organisations",
+    "releases",
+    "idempotent_requests",
 }
 
 

@@ -10,6 +10,7 @@ from api import organisations
 from api.auth import CurrentUser, require
 from api.deps import CatalogsDep, SessionDep
 from api.errors import NotFound
+from api.idempotency import IDEMPOTENT
 from api.schemas import FeeStatement, OrganisationCreate, OrganisationRead, UsageReport
 from models.case import Role
 
@@ -21,7 +22,7 @@ MONTH = r"^(19[7-9]\d|2\d{3})-(0[1-9]|1[0-2])$"
     "",
     status_code=status.HTTP_201_CREATED,
     response_model=OrganisationRead,
-    dependencies=[require()],
+    dependencies=[require(), IDEMPOTENT],
 )
 def create_organisation(
     body: OrganisationCreate, session: SessionDep, catalogs: CatalogsDep

@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from api import releases
 from api.auth import CurrentUser, require
 from api.deps import CaseNumber, LimiterDep, SettingsDep, TemporalDep
+from api.idempotency import IDEMPOTENT
 from models.case import Role
 from models.release import (
     CancelRelease,
@@ -24,6 +25,7 @@ from workflows.release import ReleaseWorkflow
 
 router = APIRouter(prefix="/releases", tags=["releases"])
 MANAGERS = require(Role.release_manager)
+MANAGERS_POST = [MANAGERS, IDEMPOTENT]
 READERS = require(Role.release_manager, Role.agent, Role.auditor)
 
 
@@ -58,7 +60,7 @@ class ReleaseNotes(BaseModel):
 
 
 @router.post(
-    "", status_code=status.HTTP_201_CREATED, response_model=ReleaseView, dependencies=[MANAGERS]
+    "", status_code=status.HTTP_201_CREATED, response_model=ReleaseView, dependencies=MANAGERS_POST
 )
 async def plan_release(
     body: ReleaseCreate, user: CurrentUser, client: TemporalDep, settings: SettingsDep
@@ -109,7 +111,7 @@ async def unlink_case(
     return await releases.unlink(client, limiter, version, number, user.actor, "unlinked")
 
 
-@router.post("/{version}/start", response_model=ReleaseView, dependencies=[MANAGERS])
+@router.post("/{version}/start", response_model=ReleaseView, dependencies=MANAGERS_POST)
 async def start_release(
     version: str, user: CurrentUser, client: TemporalDep, limiter: LimiterDep
 ) -> ReleaseView:
@@ -118,7 +120,7 @@ async def start_release(
     return await releases.act(client, limiter, version, ReleaseWorkflow.start, command)
 
 
-@router.post("/{version}/hotfix", response_model=ReleaseView, dependencies=[MANAGERS])
+@router.post("/{version}/hotfix", response_model=ReleaseView, dependencies=MANAGERS_POST)
 async def publish_hotfix(
     version: str,
     body: Annotated[Build, Body()],
@@ -131,7 +133,7 @@ async def publish_hotfix(
     return await releases.act(client, limiter, version, ReleaseWorkflow.publish_hotfix, command)
 
 
-@router.post("/{version}/ship", response_model=ReleaseView, dependencies=[MANAGERS])
+@router.post("/{version}/ship", response_model=ReleaseView, dependencies=MANAGERS_POST)
 async def ship_release(
     version: str, user: CurrentUser, client: TemporalDep, limiter: LimiterDep
 ) -> ReleaseView:
@@ -140,7 +142,7 @@ async def ship_release(
     return await releases.act(client, limiter, version, ReleaseWorkflow.ship, command)
 
 
-@router.post("/{version}/cancel", response_model=ReleaseView, dependencies=[MANAGERS])
+@router.post("/{version}/cancel", response_model=ReleaseView, dependencies=MANAGERS_POST)
 async def cancel_release(
     version: str,
     body: Annotated[Reason, Body()],

@@ -11,6 +11,7 @@ from api import auth
 from api.auth import require
 from api.deps import MAX_ID, SessionDep
 from api.errors import Conflict, NotFound
+from api.idempotency import IDEMPOTENT
 from api.organisations import InvalidField
 from api.schemas import TokenCreate, TokenCreated, TokenRead, UserCreate, UserRead
 from models.case import Role
@@ -19,7 +20,12 @@ from models.read_model import ApiToken, Organisation, User
 router = APIRouter(tags=["users"], dependencies=[require()])
 
 
-@router.post("/users", status_code=status.HTTP_201_CREATED, response_model=UserRead)
+@router.post(
+    "/users",
+    status_code=status.HTTP_201_CREATED,
+    response_model=UserRead,
+    dependencies=[IDEMPOTENT],
+)
 def create_user(body: UserCreate, session: SessionDep) -> UserRead:
     """Create a user in one role; customers belong to one organisation."""
     if (body.role is Role.customer) != (body.organisation is not None):
@@ -41,7 +47,10 @@ def list_users(session: SessionDep) -> list[UserRead]:
 
 
 @router.post(
-    "/users/{user_id}/tokens", status_code=status.HTTP_201_CREATED, response_model=TokenCreated
+    "/users/{user_id}/tokens",
+    status_code=status.HTTP_201_CREATED,
+    response_model=TokenCreated,
+    dependencies=[IDEMPOTENT],
 )
 def create_token(user_id: str, body: TokenCreate, session: SessionDep) -> TokenCreated:
     """Issue a bearer token; it is shown in this response only."""

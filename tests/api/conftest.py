@@ -62,6 +62,13 @@ def catalog_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture
+def worker_settings() -> Settings | None:
+    """The worker's settings (SMTP, webhook secret); a test module overrides this fixture
+    to catch the notifications that its worker sends."""
+    return None
+
+
+@pytest.fixture
 async def api(
     dev_client: Client,
     read_model: Engine,
@@ -69,6 +76,7 @@ async def api(
     activity_executor: ThreadPoolExecutor,
     catalog_dir: Path,
     tmp_path: Path,
+    worker_settings: Settings | None,
 ) -> AsyncIterator[Api]:
     settings = Settings(
         catalog_dir=catalog_dir,
@@ -78,7 +86,7 @@ async def api(
         temporal_task_queue=task_queue,
         database_url=str(read_model.url.render_as_string(hide_password=False)),
     )
-    async with build_worker(dev_client, read_model, task_queue, activity_executor):
+    async with build_worker(dev_client, read_model, task_queue, activity_executor, worker_settings):
         server, task, base_url = await serve(create_app(settings))
         admin_token = (settings.var_dir / "admin-token").read_text().strip()
         clients: list[httpx.AsyncClient] = []
