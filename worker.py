@@ -22,6 +22,7 @@ from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxR
 from activities.notices import NoticeProjection
 from activities.notify import Notifier
 from activities.projection import CaseProjection
+from activities.releases import ReleaseProjection
 from models.read_model import create_schema, make_engine
 from settings import Settings, get_settings
 from workflows.case import CaseWorkflow
@@ -117,6 +118,7 @@ def build_worker(
             projection.project_case_local,
             notifier.deliver,
             NoticeProjection(engine).record_outcome,
+            ReleaseProjection(engine).project_release,
         ],
         activity_executor=executor,
         workflow_runner=workflow_runner(),

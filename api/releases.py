@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+from sqlalchemy import Engine, func
+from sqlmodel import Session, col, select
 from temporalio.client import Client, WorkflowUpdateFailedError
 from temporalio.common import WorkflowIDConflictPolicy
 from temporalio.exceptions import ApplicationError
@@ -12,7 +14,9 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from api.errors import Conflict, NotFound
 from api.limits import KeyedLimiter, update_with_retry
+from api.schemas import ReleasePage, ReleaseSummary
 from models.case import Actor, CaseView, case_workflow_id
+from models.read_model import ReleaseRecord
 from models.release import (
     LinkCaseToRelease,
     LinkRelease,
@@ -160,3 +164,25 @@ async def act(
         client, limiter, release_workflow_id(version), update, command, f"release {version}"
     )
     return view
+
+
+def list_releases(
+    engine: Engine, statuses: list[ReleaseStatus] | None, limit: int, offset: int
+) -> ReleasePage:
+    """A page of releases from the read model, most recently planned first."""
+    conditions: list[Any] = []
+    if statuses:
+        conditions.append(col(ReleaseRecord.status).in_([s.value for s in statuses]))
+    with Session(engine) as session:
+        total = session.exec(
+            select(func.count()).select_from(ReleaseRecord).where(*conditions)
+        ).one()
+        rows = session.exec(
+            select(ReleaseRecord)
+            .where(*conditions)
+            .order_by(col(ReleaseRecord.planned_at).desc(), col(ReleaseRecord.version))
+            .limit(limit)
+            .offset(offset)
+        ).all()
+        items = [ReleaseSummary.model_validate(row, from_attributes=True) for row in rows]
+    return ReleasePage(items=items, total=total, limit=limit, offset=offset)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
@@ -181,3 +181,23 @@ class NoticeRead(NoticeSummary):
     delivered: int
     failed: int
     deliveries: list[NoticeDelivery]
+
+
+class ReleaseSummary(BaseModel):
+    version: str
+    kind: str
+    status: str
+    planned_date: date | None
+    hotfix_build: str | None
+    linked_cases: int
+    planned_at: datetime
+    shipped_at: datetime | None
+    cancelled_reason: str | None
+    updated_at: datetime
+
+
+class ReleasePage(BaseModel):
+    items: list[ReleaseSummary]
+    total: int
+    limit: int
+    offset: int

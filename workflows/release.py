@@ -9,6 +9,7 @@ from temporalio import workflow
 from temporalio.exceptions import ApplicationError
 
 with workflow.unsafe.imports_passed_through():
+    from activities.releases import ReleaseProjection
     from models.case import Actor, case_workflow_id
     from models.release import (
         OPEN_RELEASE,
@@ -29,6 +30,10 @@ with workflow.unsafe.imports_passed_through():
 # each workflow task small.
 FAN_OUT_BATCH = 50
 ANSWER_RETRIES_FOR = timedelta(days=7)
+PROJECTION_TIMEOUT = timedelta(seconds=30)
+# Releases started before this patch are not projected into the read model (`GET
+# /releases` does not list them); they replay exactly as they were recorded.
+RELEASE_PROJECTION = "release-projection"
 
 
 @workflow.defn
@@ -37,6 +42,8 @@ class ReleaseWorkflow:
 
     Updates (validated; refusals write nothing): `link`, `unlink`, `start`,
     `publish_hotfix`, `ship`, `cancel`. Queries: `view`.
+    Every recorded change is projected into the read model's `releases` table (releases
+    started after the `release-projection` patch).
     Shipping signals `release_news` to every linked case once (also after a worker
     restart mid-way: sent signals are in the history and are not sent again).
     """
@@ -54,23 +61,44 @@ class ReleaseWorkflow:
         self._outbox: list[tuple[list[int], ReleaseNews]] = []
         self._shipped_at: datetime | None = None
         self._cancelled_reason: str | None = None
+        self._projected_seq = 0
         self._record(command.planned_by, "planned", release_kind=command.kind.value)
 
     @workflow.run
     async def run(self, command: PlanRelease) -> ReleaseView:
+        projecting = workflow.patched(RELEASE_PROJECTION)
         while True:
             await workflow.wait_condition(
-                lambda: bool(self._outbox) or self._status not in OPEN_RELEASE
+                lambda: (
+                    bool(self._outbox)
+                    or self._status not in OPEN_RELEASE
+                    or (projecting and self._projected_seq < len(self._events))
+                )
             )
+            if projecting:
+                await self._project()
             while self._outbox:
                 numbers, news = self._outbox.pop(0)
                 await self._tell(numbers, news)
             if self._status not in OPEN_RELEASE and not self._outbox:
                 break
+        if projecting:
+            await self._project()
         # Stay reachable a while, so a retried ship or cancel gets its answer.
         await workflow.sleep(ANSWER_RETRIES_FOR)
         await workflow.wait_condition(workflow.all_handlers_finished)
         return self.view()
+
+    async def _project(self) -> None:
+        """Bring the read model's row up to the latest recorded event."""
+        while self._projected_seq < len(self._events):
+            seq = len(self._events)
+            await workflow.execute_activity_method(
+                ReleaseProjection.project_release,
+                self.view(),
+                start_to_close_timeout=PROJECTION_TIMEOUT,
+            )
+            self._projected_seq = seq
 
     async def _tell(self, numbers: list[int], news: ReleaseNews) -> None:
         for start in range(0, len(numbers), FAN_OUT_BATCH):

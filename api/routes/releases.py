@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import date
 from typing import Annotated
 
-from fastapi import APIRouter, Body, status
+from fastapi import APIRouter, Body, Query, status
 from pydantic import BaseModel, ConfigDict, Field
 
 from api import releases
 from api.auth import CurrentUser, require
-from api.deps import CaseNumber, LimiterDep, SettingsDep, TemporalDep
+from api.deps import CaseNumber, EngineDep, LimiterDep, Offset, SettingsDep, TemporalDep
 from api.idempotency import IDEMPOTENT
+from api.schemas import ReleasePage
 from models.case import Role
 from models.release import (
     CancelRelease,
@@ -19,6 +21,7 @@ from models.release import (
     PublishHotfix,
     ReleaseAction,
     ReleaseKind,
+    ReleaseStatus,
     ReleaseView,
 )
 from workflows.release import ReleaseWorkflow
@@ -68,6 +71,17 @@ async def plan_release(
     """Plan a release; planning the same version again returns it."""
     command = PlanRelease(**body.model_dump(), planned_by=user.actor)
     return await releases.plan(client, settings.temporal_task_queue, command)
+
+
+@router.get("", response_model=ReleasePage, dependencies=[READERS])
+async def list_releases(
+    engine: EngineDep,
+    status_: Annotated[list[ReleaseStatus] | None, Query(alias="status")] = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    offset: Offset = 0,
+) -> ReleasePage:
+    """List releases, most recently planned first, filtered by status."""
+    return await asyncio.to_thread(releases.list_releases, engine, status_, limit, offset)
 
 
 @router.get("/{version}", response_model=ReleaseView, dependencies=[READERS])

@@ -64,3 +64,33 @@ async def test_only_tier3_cases_link_and_roles_are_enforced(api: Api) -> None:
     cancelled = await api.rex.post("/releases/9.0/cancel", json={"reason": "merged into 9.1"})
     assert cancelled.json()["status"] == "cancelled"
     assert (await api.rex.post("/releases/9.0/start")).status_code == 409
+
+
+async def test_list_releases_by_status(api: Api) -> None:
+    for version, kind in (("7.0", "major"), ("7.0.1", "hotfix"), ("7.1", "patch")):
+        assert (await api.rex.post("/releases", json={"version": version, "kind": kind})).is_success
+    assert (await api.rex.post("/releases/7.0.1/ship")).status_code == 200
+    assert (
+        await api.rex.post("/releases/7.1/cancel", json={"reason": "folded into 8.0"})
+    ).is_success
+
+    async with asyncio.timeout(30):
+        while (await api.bob.get("/releases", params={"status": "planned"})).json()[  # noqa: ASYNC110
+            "total"
+        ] != 1:
+            await asyncio.sleep(0.1)
+    planned = (await api.bob.get("/releases", params={"status": "planned"})).json()
+    assert [r["version"] for r in planned["items"]] == ["7.0"]
+    closed = (
+        await api.ada.get("/releases", params={"status": ["shipped", "cancelled"], "limit": 1})
+    ).json()
+    assert closed["total"] == 2
+    assert len(closed["items"]) == 1
+    everything = (await api.rex.get("/releases")).json()
+    assert {r["version"]: r["status"] for r in everything["items"]} == {
+        "7.0": "planned",
+        "7.0.1": "shipped",
+        "7.1": "cancelled",
+    }
+    assert (await api.ann.get("/releases")).status_code == 403
+    assert (await api.rex.get("/releases", params={"status": "nightly"})).status_code == 422
