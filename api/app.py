@@ -12,6 +12,7 @@ from api.auth import bootstrap_admin
 from api.idempotency import IdempotencyMiddleware
 from api.limits import KeyedLimiter
 from api.routes import (
+    audit,
     cases,
     health,
     notices,
@@ -60,6 +61,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(releases.router)
     app.include_router(releases.case_side)
     app.include_router(notices.router)
+    app.include_router(audit.router)
     return app
 
 

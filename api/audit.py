@@ -1,0 +1,82 @@
+"""What the auditor's routes do: read a case's Temporal histories and hand them to `audit`."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import Engine, func
+from sqlmodel import Session, col, select
+from temporalio.client import Client, WorkflowHistory
+
+from api.errors import NotFound, TierlineError
+from audit.history import CaseNotFound, HistoryProblem, case_histories, case_start
+from models.read_model import CaseEventRecord
+from policies.catalog import Catalog, resolve_plan
+from policies.plan_snapshot import PlanSnapshot
+
+# The facts that close a case: closed by an agent, confirmed by the customer, out of scope.
+CLOSING_KINDS = ("closed", "confirmed", "closed_out_of_scope")
+
+
+class Unprocessable(TierlineError):
+    status = 422
+    title = "Invalid request"
+
+
+async def histories_of(client: Client, number: int) -> list[WorkflowHistory]:
+    """Every run of the case, oldest first; 404 when Temporal has no such case."""
+    try:
+        return await case_histories(client, number)
+    except CaseNotFound:
+        raise NotFound(f"case {number} has no workflow history") from None
+
+
+def closed_between(
+    engine: Engine, since: datetime | None, until: datetime | None, limit: int, offset: int
+) -> tuple[list[int], int]:
+    """Numbers of the cases closed in [since, until), ascending, and how many there are."""
+    conditions: list[Any] = [col(CaseEventRecord.kind).in_(CLOSING_KINDS)]
+    if since is not None:
+        conditions.append(col(CaseEventRecord.at) >= since)
+    if until is not None:
+        conditions.append(col(CaseEventRecord.at) < until)
+    numbers = select(col(CaseEventRecord.case_number)).where(*conditions).distinct()
+    with Session(engine) as session:
+        total = session.exec(select(func.count()).select_from(numbers.subquery())).one()
+        page = session.exec(
+            numbers.order_by(col(CaseEventRecord.case_number)).limit(limit).offset(offset)
+        ).all()
+    return list(page), total
+
+
+def other_plan(
+    catalogs: dict[str, Catalog], reference: str, histories: list[WorkflowHistory]
+) -> PlanSnapshot:
+    """`catalog:plan` frozen as it would have been when the case opened, with its add-ons."""
+    catalog_id, _, plan_id = reference.partition(":")
+    catalog = catalogs.get(catalog_id)
+    if catalog is None or not plan_id:
+        known = ", ".join(sorted(catalogs))
+        raise Unprocessable(
+            f"plan must be catalog:plan with a known catalog ({known}), not {reference!r}",
+            errors=[{"field": "query.plan", "message": "unknown catalog", "type": "value_error"}],
+        )
+    try:
+        opening = case_start(histories)
+    except HistoryProblem as problem:
+        raise NotFound(str(problem)) from None
+    # The case's add-ons that the other plan offers too; the others cannot apply to it.
+    offered = {addon.id for addon in catalog.addons if plan_id in addon.plans}
+    addons = [addon for addon in opening.plan.addons if addon in offered]
+    try:
+        return resolve_plan(catalog, plan_id, opening.plan.opened_at, addons)
+    except (KeyError, ValueError) as err:
+        raise Unprocessable(
+            f"cannot use plan {reference}: {err}",
+            errors=[{"field": "query.plan", "message": str(err), "type": "value_error"}],
+        ) from None
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)

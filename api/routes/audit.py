@@ -1,0 +1,200 @@
+"""Audit routes, read-only, for auditors and admins: everything here comes from a case's
+Temporal histories (through continue-as-new), except the case list and SLA attainment,
+which read the read model."""
+
+from __future__ import annotations
+
+from datetime import date
+from enum import StrEnum
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Response
+from pydantic import AwareDatetime, BaseModel
+
+from api.audit import Unprocessable, closed_between, histories_of, other_plan
+from api.auth import CurrentUser, require
+from api.deps import CaseNumber, CatalogsDep, EngineDep, Offset, TemporalDep
+from api.errors import Conflict, NotFound
+from audit.asof import CaseAsOf, CaseNeverOpened, NotOpenYet, ReplayFailed, case_as_of
+from audit.attainment import AttainmentReport, attainment, to_csv, to_html
+from audit.evidence import bundle_filename, export_case_bundle, verify_bundle
+from audit.history import HistoryProblem, histories_to_json
+from audit.replay import Verdict, replay_case
+from audit.timeline import CaseTimeline, timeline
+from audit.whatif import CaseRefusedUnderPlan, WhatIfReport, what_if
+from models.case import Role
+
+router = APIRouter(prefix="/audit", tags=["audit"])
+AUDITORS = require(Role.auditor)
+EVIDENCE_HEAD = "X-Evidence-Head"
+
+
+class ClosedCases(BaseModel):
+    numbers: list[int]
+    total: int
+    limit: int
+    offset: int
+
+
+class ReportFormat(StrEnum):
+    json = "json"
+    csv = "csv"
+    html = "html"
+
+
+@router.get("/cases", dependencies=[AUDITORS])
+def cases_closed(
+    engine: EngineDep,
+    closed_from: Annotated[AwareDatetime | None, Query(description="Closed at or after")] = None,
+    closed_until: Annotated[AwareDatetime | None, Query(description="Closed before")] = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    offset: Offset = 0,
+) -> ClosedCases:
+    """Numbers of the cases closed in a period (closed, confirmed or out of scope): what a
+    bulk replay walks."""
+    if closed_from and closed_until and closed_until <= closed_from:
+        raise Unprocessable(
+            "closed_until must come after closed_from",
+            errors=[{"field": "query.closed_until", "message": "before closed_from"}],
+        )
+    numbers, total = closed_between(engine, closed_from, closed_until, limit, offset)
+    return ClosedCases(numbers=numbers, total=total, limit=limit, offset=offset)
+
+
+@router.get("/cases/{number}/histories", dependencies=[AUDITORS])
+async def histories(number: CaseNumber, client: TemporalDep) -> Response:
+    """Every run's Temporal history, oldest first: `{"workflow_id", "runs": [...]}`, each
+    run in the `temporal workflow show -o json` form. What a local replay gate reads."""
+    runs = await histories_of(client, number)
+    return Response(histories_to_json(runs), media_type="application/json")
+
+
+@router.get("/cases/{number}/timeline", dependencies=[AUDITORS])
+async def case_timeline(number: CaseNumber, client: TemporalDep) -> CaseTimeline:
+    """Who did what, when and why, from the Temporal histories: every event with the run
+    and history event it was recorded in, the SLA clock events, and the plan applied."""
+    runs = await histories_of(client, number)
+    try:
+        return timeline(runs)
+    except HistoryProblem as problem:
+        raise Conflict(f"case {number}: {problem}") from None
+
+
+@router.get("/cases/{number}/replay", dependencies=[AUDITORS])
+async def replay(number: CaseNumber, client: TemporalDep) -> Verdict:
+    """Replay the case's histories against the workflow code this API runs: intact, or
+    the first diverging event and why."""
+    return await replay_case(await histories_of(client, number))
+
+
+@router.get("/cases/{number}/as-of", dependencies=[AUDITORS])
+async def as_of(
+    number: CaseNumber,
+    client: TemporalDep,
+    at: Annotated[AwareDatetime, Query(description="The instant, with its offset")],
+) -> CaseAsOf:
+    """The case's state and every clock as they stood at `at`, replayed from its history
+    through the workflow code (not read from the read model)."""
+    runs = await histories_of(client, number)
+    try:
+        return await case_as_of(runs, at)
+    except NotOpenYet as err:
+        raise Unprocessable(
+            f"case {number} was not open yet at {at.isoformat()}: {err}",
+            errors=[{"field": "query.at", "message": "before the case opened"}],
+        ) from None
+    except (CaseNeverOpened, HistoryProblem) as err:
+        raise Conflict(f"case {number}: {err}") from None
+    except ReplayFailed as err:
+        raise Conflict(f"case {number} does not replay against this code: {err}") from None
+
+
+@router.get(
+    "/cases/{number}/evidence",
+    dependencies=[AUDITORS],
+    response_class=Response,
+    responses={
+        200: {
+            "content": {"application/json": {}},
+            "description": "The evidence bundle; its head digest is in X-Evidence-Head",
+        }
+    },
+)
+async def evidence(number: CaseNumber, client: TemporalDep, user: CurrentUser) -> Response:
+    """The case as one self-contained evidence file (histories, policy snapshot, timeline,
+    SHA-256 manifest chained over the events); check it with `tierline audit verify`."""
+    runs = await histories_of(client, number)
+    try:
+        bundle = export_case_bundle(runs, exported_by=user.id)
+    except (HistoryProblem, ValueError) as err:
+        raise Conflict(f"case {number}: {err}") from None
+    report = verify_bundle(bundle)
+    return Response(
+        bundle,
+        media_type="application/json",
+        headers={
+            "Content-Disposition": f'attachment; filename="{bundle_filename(number)}"',
+            EVIDENCE_HEAD: report.head or "",
+        },
+    )
+
+
+@router.get("/cases/{number}/what-if", dependencies=[AUDITORS])
+async def case_what_if(
+    number: CaseNumber,
+    client: TemporalDep,
+    catalogs: CatalogsDep,
+    plan: Annotated[
+        str, Query(max_length=200, description="catalog:plan, e.g. worldscape:premier")
+    ],
+) -> WhatIfReport:
+    """The case's recorded actions run under another plan: which clocks would have been
+    met or breached. Nothing is written; the real case is untouched."""
+    runs = await histories_of(client, number)
+    snapshot = other_plan(catalogs, plan, runs)
+    try:
+        return what_if(runs, snapshot)
+    except CaseRefusedUnderPlan as err:
+        raise Conflict(f"plan {plan} would not have opened case {number}: {err}") from None
+    except HistoryProblem as err:
+        raise NotFound(f"case {number}: {err}") from None
+
+
+@router.get(
+    "/attainment",
+    dependencies=[AUDITORS],
+    response_model=AttainmentReport,
+    responses={
+        200: {
+            "content": {
+                "application/json": {},
+                "text/csv": {},
+                "text/html": {},
+            },
+            "description": "The report as JSON, CSV, or an HTML page with a chart",
+        }
+    },
+)
+def sla_attainment(
+    engine: EngineDep,
+    since: Annotated[date | None, Query(description="First day (UTC), inclusive")] = None,
+    until: Annotated[date | None, Query(description="Last day (UTC), exclusive")] = None,
+    organisation: Annotated[str | None, Query(max_length=100)] = None,
+    format: Annotated[ReportFormat, Query()] = ReportFormat.json,
+) -> Any:
+    """SLA attainment per plan, severity, tier, month and clock: met, breached, paused."""
+    if since and until and until <= since:
+        raise Unprocessable(
+            "until must come after since",
+            errors=[{"field": "query.until", "message": "not after since"}],
+        )
+    report: AttainmentReport = attainment(engine, since, until, organisation)
+    if format is ReportFormat.csv:
+        return Response(
+            to_csv(report),
+            media_type="text/csv",
+            headers={"Content-Disposition": 'attachment; filename="sla-attainment.csv"'},
+        )
+    if format is ReportFormat.html:
+        return Response(to_html(report), media_type="text/html")
+    return report
