@@ -53,6 +53,43 @@ def plan(
     _print(http.call(ctx, "POST", "/releases", body=body), as_json)
 
 
+@app.command("list")
+def list_releases(
+    ctx: typer.Context,
+    status: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="planned, in_progress, shipped or cancelled; repeat for several.",
+            show_default=False,
+        ),
+    ] = None,
+    limit: Annotated[int, typer.Option(min=1, max=200, help="Rows per page.")] = 50,
+    offset: Annotated[int, typer.Option(min=0, help="Rows to skip.")] = 0,
+    as_json: JsonFlag = False,
+) -> None:
+    """Releases, most recently planned first."""
+    params = {"status": status, "limit": limit, "offset": offset}
+    page = http.call(ctx, "GET", "/releases", params=params)
+    if as_json:
+        http.print_json(page)
+        return
+    table = Table("version", "kind", "status", "cases", "planned (UTC)", "shipped (UTC)")
+    for release in page["items"]:
+        table.add_row(
+            release["version"],
+            release["kind"],
+            release["status"],
+            str(release["linked_cases"]),
+            http.utc(release["planned_at"]),
+            http.utc(release["shipped_at"]),
+        )
+    console = http.out()
+    console.print(table)
+    shown = len(page["items"])
+    first = page["offset"] + 1 if shown else page["offset"]
+    console.print(f"{first}-{page['offset'] + shown} of {page['total']}", style="dim")
+
+
 @app.command("show")
 def show(ctx: typer.Context, version: Version, as_json: JsonFlag = False) -> None:
     """Show a release and its linked cases."""

@@ -10,7 +10,7 @@ import pytest
 from typer.testing import CliRunner, Result
 
 from cli.main import app
-from tests.api.conftest import Api, api, catalog_dir  # noqa: F401
+from tests.api.conftest import Api, api, catalog_dir, worker_settings  # noqa: F401
 
 runner = CliRunner()
 

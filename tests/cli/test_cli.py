@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 
 from cli.main import app
@@ -185,3 +186,51 @@ async def test_release_manager_links_and_ships_from_the_cli(cli: Cli) -> None:
     assert "Not allowed for your role" in refused.stderr
     shipped = await cli("rex", "releases", "ship", "4.5.1", "--json")
     assert json.loads(shipped.stdout)["status"] == "shipped"
+
+
+async def test_notices_send_list_show(cli: Cli) -> None:
+    outage = (
+        "notices", "send", "--kind", "scheduled_outage", "--title", "Weekend maintenance",
+        "--body", "Database upgrade.", "--starts-at", "2026-12-05T06:00:00Z",
+        "--ends-at", "2026-12-05T10:00:00Z", "--org", "acme",
+        "--idempotency-key", "cli-outage", "--json",
+    )  # fmt: skip
+    sent = await cli("bob", *outage)
+    assert sent.exit_code == 0, sent.output
+    notice = json.loads(sent.stdout)
+    assert notice["organisations"] == ["acme"]
+    again = await cli("bob", *outage)
+    assert json.loads(again.stdout)["id"] == notice["id"]
+
+    listed = await cli("ann", "notices", "list")
+    assert "Weekend maintenance" in listed.stdout
+    assert "1-1 of 1" in listed.stdout
+    assert "0-0 of 0" in (await cli("gus", "notices", "list")).stdout
+    shown = await cli("ann", "notices", "show", str(notice["id"]))
+    assert "Window: 2026-12-05 06:00 UTC to 2026-12-05 10:00 UTC" in shown.stdout
+    hidden = await cli("gus", "notices", "show", str(notice["id"]))
+    assert hidden.exit_code == 1
+    assert "Not found" in hidden.stderr
+
+    bad = await cli(
+        "admin", "notices", "send", "--kind", "scheduled_outage", "--title", "x", "--body", "y",
+        "--org", "acme",
+    )  # fmt: skip
+    assert bad.exit_code == 1
+    assert "body.starts_at" in bad.stderr
+
+
+async def test_releases_list(cli: Cli) -> None:
+    assert (await cli("rex", "releases", "plan", "6.0", "--kind", "major")).exit_code == 0
+    # The row comes from the release workflow's projection, a moment after planning.
+    async with asyncio.timeout(30):
+        while True:
+            listed = await cli("bob", "releases", "list", "--status", "planned")
+            if "6.0" in listed.stdout:
+                break
+            await asyncio.sleep(0.1)
+    assert listed.exit_code == 0, listed.output
+    assert "major" in listed.stdout
+    assert "1-1 of 1" in listed.stdout
+    shipped = await cli("bob", "releases", "list", "--status", "shipped", "--json")
+    assert json.loads(shipped.stdout)["total"] == 0
