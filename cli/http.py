@@ -61,7 +61,7 @@ def err() -> Console:
     return Console(stderr=True, highlight=False, markup=False, soft_wrap=True)
 
 
-def call(
+def call_raw(
     ctx: typer.Context,
     method: str,
     path: str,
@@ -69,8 +69,9 @@ def call(
     body: dict[str, Any] | None = None,
     params: dict[str, Any] | None = None,
     idempotency_key: str | None = None,
-) -> Any:
-    """Send one request; a problem document goes to stderr and the command exits 1."""
+) -> httpx.Response:
+    """Send one request and return the response as it came (files are kept byte for byte);
+    a problem document goes to stderr and the command exits 1."""
     config = ctx.find_object(ApiConfig) or ApiConfig(DEFAULT_API, default_token())
     headers = {"Idempotency-Key": idempotency_key} if idempotency_key else {}
     if config.token:
@@ -86,7 +87,22 @@ def call(
     if response.is_error:
         print_problem(response)
         raise typer.Exit(1)
-    return response.json()
+    return response
+
+
+def call(
+    ctx: typer.Context,
+    method: str,
+    path: str,
+    *,
+    body: dict[str, Any] | None = None,
+    params: dict[str, Any] | None = None,
+    idempotency_key: str | None = None,
+) -> Any:
+    """Send one request and return its JSON body (see `call_raw`)."""
+    return call_raw(
+        ctx, method, path, body=body, params=params, idempotency_key=idempotency_key
+    ).json()
 
 
 def print_problem(response: httpx.Response) -> None:

@@ -15,7 +15,7 @@ from tests.api.conftest import Api
 from tests.api.test_permissions import open_acme_case
 
 
-async def act(api: Api, user: str, number: int, action: str, body: dict[str, object]) -> dict:
+async def act(api: Api, user: str, number: int, action: str, body: dict[str, str]) -> dict:
     response = await getattr(api, user).post(f"/cases/{number}/{action}", json=body)
     assert response.status_code == 200, response.text
     view: dict = response.json()
