@@ -1,1 +1,2 @@
-"""Audit: timelines, replay verdicts, as-of reconstruction, evidence bundles, what-if, SLA attainment."""
+"""Audit: timelines, replay verdicts, as-of reconstruction, evidence bundles, what-if and
+SLA attainment, from the case workflows' Temporal histories."""
