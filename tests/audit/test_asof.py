@@ -47,7 +47,9 @@ async def test_the_instants_cover_every_kind_of_clock_state(recorded_case: Recor
     running = views["running"]
     assert running.status is CaseStatus.tier1
     assert all(c.state is ClockState.running for c in running.clocks)
-    assert {c.elapsed_seconds for c in running.clocks} == {600}
+    # Ten minutes were skipped; the test server's clock also moves on in real time.
+    (elapsed,) = {c.elapsed_seconds for c in running.clocks}
+    assert 600 <= elapsed <= 602
     waiting = views["waiting on the customer"]
     assert waiting.status is CaseStatus.waiting_on_customer
     paused = [c for c in waiting.clocks if c.state is ClockState.paused]
@@ -65,8 +67,11 @@ async def test_between_tasks_the_clocks_run_on(recorded_case: RecordedCase) -> N
     running = recorded_case.checkpoints[0]
     earlier = running.at - timedelta(minutes=4)
     view = await state_as_of(recorded_case.histories, earlier)
-    assert view.seq == running.state.seq
-    assert {c.elapsed_seconds for c in view.clocks} == {600 - 240}
+    later = await state_as_of(recorded_case.histories, running.at)
+    assert view.seq == later.seq == running.state.seq
+    for before, after in zip(view.clocks, later.clocks, strict=True):
+        assert abs(after.elapsed_seconds - before.elapsed_seconds - 240) <= 1
+        assert before.due_at == after.due_at
 
 
 async def test_before_the_case_opened_is_an_error(recorded_case: RecordedCase) -> None:
