@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Engine, func, or_
+from sqlalchemy import Engine, func, literal_column, or_, table
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 from temporalio.client import Client, WithStartWorkflowOperation, WorkflowUpdateFailedError
@@ -29,7 +29,14 @@ from models.case import (
     case_workflow_id,
 )
 from models.quota import QuotaPeriod, ReserveSlot, SlotReserved, quota_workflow_id
-from models.read_model import CaseEventRecord, CaseNumber, CaseRecord, Organisation
+from models.read_model import (
+    SEARCH_MIN_WORD,
+    SEARCH_TABLE,
+    CaseEventRecord,
+    CaseNumber,
+    CaseRecord,
+    Organisation,
+)
 from policies.business_time import parse_zone
 from policies.catalog import Catalog, resolve_plan
 from policies.plan_snapshot import PlanSnapshot
@@ -242,6 +249,34 @@ class CaseFilters:
     text: str | None = None
 
 
+# The columns a list shows: never the full view JSON, which a page has no use for.
+SUMMARY_COLUMNS = tuple(getattr(CaseRecord, name) for name in CaseSummary.model_fields)
+
+
+def _text_conditions(engine: Engine, text_query: str) -> list[Any]:
+    """Each word in the title or the details, any case, anywhere in a word."""
+    words = text_query.split()
+    conditions: list[Any] = []
+    indexed = [w for w in words if len(w) >= SEARCH_MIN_WORD]
+    if indexed and engine.dialect.name == "sqlite":
+        # The FTS5 trigram index: every quoted word must occur in one of the columns.
+        phrase = " ".join('"' + word.replace('"', '""') + '"' for word in indexed)
+        matching: Any = (
+            select(literal_column("rowid"))
+            .select_from(table(SEARCH_TABLE))
+            .where(literal_column(SEARCH_TABLE).op("MATCH")(phrase))
+        )
+        conditions.append(col(CaseRecord.number).in_(matching))
+        words = [w for w in words if len(w) < SEARCH_MIN_WORD]
+    for word in words:
+        # PostgreSQL serves ILIKE from its trigram indexes; short words scan.
+        pattern = f"%{word}%"
+        conditions.append(
+            or_(col(CaseRecord.title).ilike(pattern), col(CaseRecord.details).ilike(pattern))
+        )
+    return conditions
+
+
 def list_cases(engine: Engine, filters: CaseFilters, limit: int, offset: int) -> CasePage:
     """A page of cases from the read model, newest first."""
     conditions: list[Any] = []
@@ -258,15 +293,12 @@ def list_cases(engine: Engine, filters: CaseFilters, limit: int, offset: int) ->
             conditions.append(col(column) == value)
     if filters.due_before is not None:
         conditions.append(col(CaseRecord.next_due_at) < filters.due_before)
-    for word in (filters.text or "").split():
-        pattern = f"%{word}%"
-        conditions.append(
-            or_(col(CaseRecord.title).ilike(pattern), col(CaseRecord.details).ilike(pattern))
-        )
+    if filters.text:
+        conditions.extend(_text_conditions(engine, filters.text))
     with Session(engine) as session:
         total = session.exec(select(func.count()).select_from(CaseRecord).where(*conditions)).one()
         rows = session.exec(
-            select(CaseRecord)
+            select(*SUMMARY_COLUMNS)
             .where(*conditions)
             .order_by(col(CaseRecord.number).desc())
             .limit(limit)
@@ -280,7 +312,7 @@ def queue(engine: Engine, tier: int, limit: int, offset: int) -> list[CaseSummar
     """Open cases of a tier, nearest SLA due instant first (cases with none last)."""
     with Session(engine) as session:
         rows = session.exec(
-            select(CaseRecord)
+            select(*SUMMARY_COLUMNS)
             .where(CaseRecord.tier == tier)
             .where(col(CaseRecord.status).in_(QUEUE_STATUSES))
             .order_by(col(CaseRecord.next_due_at).is_(None), col(CaseRecord.next_due_at))

@@ -18,7 +18,7 @@ from sqlmodel import SQLModel
 from sqlmodel.sql.sqltypes import AutoString, UTCDateTime
 
 # Importing the module registers every read-model table on SQLModel.metadata.
-from models.read_model import make_engine
+from models.read_model import include_object, make_engine
 from settings import get_settings
 
 target_metadata = SQLModel.metadata
@@ -42,6 +42,7 @@ def run_migrations(connection: Connection) -> None:
         connection=connection,
         target_metadata=target_metadata,
         render_item=render_item,
+        include_object=include_object,
         # SQLite alters most things only by copying the table.
         render_as_batch=connection.dialect.name == "sqlite",
     )

@@ -110,3 +110,26 @@ async def test_an_action_on_a_case_closed_for_good_is_409(api: Api, dev_client: 
     assert note.status_code == 409
     assert note.json()["detail"] == f"case {number} is closed for good"
     assert (await api.bob.get(f"/cases/{number}")).status_code == 200
+
+
+async def test_text_search_finds_words_anywhere_in_title_or_details(api: Api) -> None:
+    async def opened(title: str, details: str) -> int:
+        response = await api.ann.post("/cases", json=case_body(title=title, details=details))
+        assert response.status_code == 201, response.text
+        number: int = response.json()["number"]
+        return number
+
+    exports = await opened("Exports time out", "The nightly CSV job stalls after 10 minutes.")
+    login = await opened("Login loops", "SSO via Kerberos sends users back to the start.")
+
+    async def found(q: str) -> set[int]:
+        page = await api.bob.get("/cases", params={"q": q})
+        assert page.status_code == 200, page.text
+        return {item["number"] for item in page.json()["items"]}
+
+    assert await found("xport") == {exports}  # inside a word
+    assert await found("KERBEROS") == {login}  # any case, in the details
+    assert await found("csv exports") == {exports}  # every word, title or details
+    assert await found("csv kerberos") == set()
+    assert await found("ut") == {exports}  # too short for the index: matched by LIKE
+    assert await found('time"out') == set()  # quotes are text, not query syntax
