@@ -47,9 +47,10 @@ async def test_the_instants_cover_every_kind_of_clock_state(recorded_case: Recor
     running = views["running"]
     assert running.status is CaseStatus.tier1
     assert all(c.state is ClockState.running for c in running.clocks)
-    # Ten minutes were skipped; the test server's clock also moves on in real time.
+    # Ten minutes were skipped; the test server's clock also moves on in real time, by
+    # more than a second or two on a busy machine.
     (elapsed,) = {c.elapsed_seconds for c in running.clocks}
-    assert 600 <= elapsed <= 602
+    assert 600 <= elapsed <= 660
     waiting = views["waiting on the customer"]
     assert waiting.status is CaseStatus.waiting_on_customer
     paused = [c for c in waiting.clocks if c.state is ClockState.paused]
