@@ -71,10 +71,15 @@ class Verdict(BaseModel):
     status: Status
     workflow_id: str | None
     runs: int
+    """Runs handed in."""
     runs_replayed: int
+    """Runs replayed: none after the first that diverges or fails."""
     events_replayed: int
+    """Events of the replayed runs; a diverging run counts whole."""
     diverging_event: DivergingEvent | None = None
+    """Set when diverged."""
     error: str | None = None
+    """Set on error: why the runs could not be replayed, or what failed in which run."""
 
     @property
     def intact(self) -> bool:
