@@ -7,7 +7,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Engine, func, literal_column, or_, table
+from sqlalchemy import Engine, func, literal, literal_column, or_, table
+from sqlalchemy import column as sql_column
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 from temporalio.client import Client, WithStartWorkflowOperation, WorkflowUpdateFailedError
@@ -251,34 +252,35 @@ class CaseFilters:
 
 # The columns a list shows: never the full view JSON, which a page has no use for.
 SUMMARY_COLUMNS = tuple(getattr(CaseRecord, name) for name in CaseSummary.model_fields)
+# A text search counts its matches up to this many; a word in most cases ("report")
+# would otherwise cost a count of most of the table on every page.
+TEXT_COUNT_CAP = 1000
 
 
-def _text_conditions(engine: Engine, text_query: str) -> list[Any]:
-    """Each word in the title or the details, any case, anywhere in a word."""
-    words = text_query.split()
-    conditions: list[Any] = []
-    indexed = [w for w in words if len(w) >= SEARCH_MIN_WORD]
-    if indexed and engine.dialect.name == "sqlite":
-        # The FTS5 trigram index: every quoted word must occur in one of the columns.
-        phrase = " ".join('"' + word.replace('"', '""') + '"' for word in indexed)
-        matching: Any = (
-            select(literal_column("rowid"))
-            .select_from(table(SEARCH_TABLE))
-            .where(literal_column(SEARCH_TABLE).op("MATCH")(phrase))
-        )
-        conditions.append(col(CaseRecord.number).in_(matching))
-        words = [w for w in words if len(w) < SEARCH_MIN_WORD]
-    for word in words:
-        # PostgreSQL serves ILIKE from its trigram indexes; short words scan.
-        pattern = f"%{word}%"
-        conditions.append(
-            or_(col(CaseRecord.title).ilike(pattern), col(CaseRecord.details).ilike(pattern))
-        )
-    return conditions
+@dataclass
+class _Listing:
+    """How a list query reads: which rows, in which order, counted how."""
+
+    conditions: list[Any]
+    search: Any = None  # the SQLite FTS5 table, joined on rowid = number, when it serves
+    phrase: str | None = None
+
+    def select(self, *columns: Any) -> Any:
+        query = select(*columns).select_from(CaseRecord)
+        if self.search is not None:
+            query = query.join(self.search, self.search.c.rowid == col(CaseRecord.number)).where(
+                literal_column(SEARCH_TABLE).op("MATCH")(self.phrase)
+            )
+        return query.where(*self.conditions)
+
+    def newest_first(self) -> Any:
+        # With the search table driving, its rowid order is the number order: no sort.
+        if self.search is not None:
+            return self.search.c.rowid.desc()
+        return col(CaseRecord.number).desc()
 
 
-def list_cases(engine: Engine, filters: CaseFilters, limit: int, offset: int) -> CasePage:
-    """A page of cases from the read model, newest first."""
+def _listing(engine: Engine, filters: CaseFilters) -> _Listing:
     conditions: list[Any] = []
     if filters.statuses:
         conditions.append(col(CaseRecord.status).in_([s.value for s in filters.statuses]))
@@ -293,19 +295,43 @@ def list_cases(engine: Engine, filters: CaseFilters, limit: int, offset: int) ->
             conditions.append(col(column) == value)
     if filters.due_before is not None:
         conditions.append(col(CaseRecord.next_due_at) < filters.due_before)
-    if filters.text:
-        conditions.extend(_text_conditions(engine, filters.text))
+    listing = _Listing(conditions)
+    # Each word in the title or the details, any case, anywhere in a word.
+    words = (filters.text or "").split()
+    indexed = [word for word in words if len(word) >= SEARCH_MIN_WORD]
+    if indexed and engine.dialect.name == "sqlite":
+        # The FTS5 trigram index: every quoted word must occur in one of the columns.
+        listing.search = table(SEARCH_TABLE, sql_column("rowid"))
+        listing.phrase = " ".join('"' + word.replace('"', '""') + '"' for word in indexed)
+        words = [word for word in words if len(word) < SEARCH_MIN_WORD]
+    for word in words:
+        # PostgreSQL serves ILIKE from its trigram indexes; short words scan.
+        pattern = f"%{word}%"
+        conditions.append(
+            or_(col(CaseRecord.title).ilike(pattern), col(CaseRecord.details).ilike(pattern))
+        )
+    return listing
+
+
+def list_cases(engine: Engine, filters: CaseFilters, limit: int, offset: int) -> CasePage:
+    """A page of cases from the read model, newest first."""
+    listing = _listing(engine, filters)
     with Session(engine) as session:
-        total = session.exec(select(func.count()).select_from(CaseRecord).where(*conditions)).one()
+        if filters.text:
+            matches = listing.select(literal(1)).limit(TEXT_COUNT_CAP + 1).subquery()
+            counted = session.exec(select(func.count()).select_from(matches)).one()
+            total, capped = min(counted, TEXT_COUNT_CAP), counted > TEXT_COUNT_CAP
+        else:
+            total = session.exec(listing.select(func.count())).one()
+            capped = False
         rows = session.exec(
-            select(*SUMMARY_COLUMNS)
-            .where(*conditions)
-            .order_by(col(CaseRecord.number).desc())
+            listing.select(*SUMMARY_COLUMNS)
+            .order_by(listing.newest_first())
             .limit(limit)
             .offset(offset)
         ).all()
         items = [CaseSummary.model_validate(row, from_attributes=True) for row in rows]
-    return CasePage(items=items, total=total, limit=limit, offset=offset)
+    return CasePage(items=items, total=total, total_capped=capped, limit=limit, offset=offset)
 
 
 def queue(engine: Engine, tier: int, limit: int, offset: int) -> list[CaseSummary]:

@@ -81,7 +81,10 @@ class CaseSummary(BaseModel):
 
 class CasePage(BaseModel):
     items: list[CaseSummary]
-    total: int
+    total: int = Field(description="Cases matching; with `q`, counted up to 1,000 at most")
+    total_capped: bool = Field(
+        default=False, description="More cases match `q` than `total` says (1,000 or more)"
+    )
     limit: int
     offset: int
 
