@@ -63,6 +63,15 @@ class Settings(BaseSettings):
     api_host: str = "127.0.0.1"
     api_port: int = 8000
 
+    worker_max_cached_workflows: int = Field(
+        default=1000,
+        ge=0,
+        description="Workflows a worker keeps in memory (the SDK's default, 1000). A timer "
+        "or action for a case outside the cache replays its whole history first, so set "
+        "it at least to the open cases one worker serves, memory allowing (about 0.25 MiB "
+        "per case)",
+    )
+
     @property
     def effective_database_url(self) -> str:
         return self.database_url or f"sqlite:///{self.var_dir / 'tierline.db'}"

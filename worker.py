@@ -122,6 +122,7 @@ def build_worker(
         ],
         activity_executor=executor,
         workflow_runner=workflow_runner(),
+        max_cached_workflows=settings.worker_max_cached_workflows,
     )
 
 

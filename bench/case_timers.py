@@ -139,7 +139,13 @@ async def serve_peer_worker(address: str, task_queue: str) -> None:
         restrictions=tierline.restrictions.with_passthrough_modules(Peer.__module__)
     )
     client = await Client.connect(address, data_converter=pydantic_data_converter)
-    worker = Worker(client, task_queue=task_queue, workflows=[Peer], workflow_runner=runner)
+    worker = Worker(
+        client,
+        task_queue=task_queue,
+        workflows=[Peer],
+        workflow_runner=runner,
+        max_cached_workflows=int(os.environ.get("WORKER_MAX_CACHED_WORKFLOWS", "1000")),
+    )
     print(f"worker polling {task_queue}", file=sys.stderr, flush=True)
     await worker.run()
 
@@ -635,7 +641,11 @@ async def run_tierline(args: argparse.Namespace) -> dict[str, Any]:
         url = f"sqlite:///{Path(tmp) / 'tierline.db'}"
         engine = make_engine(url)
         create_schema(engine)
-        env = {"DATABASE_URL": url, "VAR_DIR": tmp}
+        env = {
+            "DATABASE_URL": url,
+            "VAR_DIR": tmp,
+            "WORKER_MAX_CACHED_WORKFLOWS": str(args.max_cached),
+        }
         with stack("tierline", [sys.executable, "worker.py"], env) as running:
             client = await Client.connect(running.address, data_converter=pydantic_data_converter)
 
@@ -743,7 +753,7 @@ async def run_peer(args: argparse.Namespace) -> dict[str, Any]:
         "--task-queue",
         "{task_queue}",
     ]
-    with stack("peer", command, {}) as running:
+    with stack("peer", command, {"WORKER_MAX_CACHED_WORKFLOWS": str(args.max_cached)}) as running:
         client = await Client.connect(running.address, data_converter=pydantic_data_converter)
 
         async def open_timer(number: int) -> None:
@@ -922,6 +932,12 @@ def parse_args() -> argparse.Namespace:
         help="seconds to wait past the last due instant for late breaches",
     )
     parser.add_argument("--sample", type=int, default=100, help="histories sampled per side")
+    parser.add_argument(
+        "--max-cached",
+        type=int,
+        default=1000,
+        help="max_cached_workflows of both sides' workers (the SDK's default: 1000)",
+    )
     parser.add_argument("--peer-worker", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--address", help=argparse.SUPPRESS)
     parser.add_argument("--task-queue", help=argparse.SUPPRESS)
