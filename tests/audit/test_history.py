@@ -193,7 +193,7 @@ async def test_every_run_across_continue_as_new_oldest_first(
         now = await rolling_env.get_current_time()
         command = open_case(7201, "us-software-002:enterprise", now, severity="high")
         started = await start(client, command, queue)
-        handle = client.get_workflow_handle_for(CaseWorkflow.run, started.id)
+        handle = client.get_workflow_handle(started.id)
         notes = 0
         while len(await case_histories(client, 7201)) < 3:
             await handle.execute_update(
