@@ -30,6 +30,7 @@ from models.release import (
     ReleaseView,
     release_workflow_id,
 )
+from settings import Settings
 from tests.builders import AGENT, case_details, open_case, plan_snapshot
 from tests.workflows.case_harness import STARTED, CaseHandle, start, terminate_started, view_when
 from worker import build_worker
@@ -124,7 +125,11 @@ async def ship_linked_cases(
     client = env.client
     limiter = KeyedLimiter()
     now = await env.get_current_time()
-    worker: Worker = build_worker(client, engine, task_queue, executor)
+    # The time-skipping server never moves a task off a stopped worker's sticky queue (a
+    # real server does after 5 s), so the workers of the restart keep no workflow cache:
+    # every task goes through the shared queue, each a full replay.
+    settings = Settings(worker_max_cached_workflows=0) if restart_worker else None
+    worker: Worker = build_worker(client, engine, task_queue, executor, settings)
     await worker.__aenter__()
     version = f"5.0.{total}"
     release = await new_release(client, task_queue, version)
@@ -143,7 +148,7 @@ async def ship_linked_cases(
     if restart_worker:
         # The worker stops during the fan-out; a new one carries on from the history.
         await worker.__aexit__(None, None, None)
-        worker = build_worker(client, engine, task_queue, executor)
+        worker = build_worker(client, engine, task_queue, executor, settings)
         await worker.__aenter__()
     try:
         resolved = await wait_for_events(engine, "release_shipped", total, within=300)
@@ -155,8 +160,8 @@ async def ship_linked_cases(
         assert record is not None
         assert record.status == "resolved"
         assert record.view["resolution_summary"] == f"Fixed in hotfix {version}"
-        await terminate_started()
     finally:
+        await terminate_started()  # even after a failure, or the next test meets them
         await worker.__aexit__(None, None, None)
 
 
