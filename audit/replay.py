@@ -23,6 +23,7 @@ from functools import cache
 
 from pydantic import BaseModel
 from rich.table import Table
+from rich.text import Text
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import WorkflowHistory
 from temporalio.contrib.pydantic import pydantic_data_converter
@@ -308,16 +309,17 @@ def render_summary(summary: ReplaySummary, *, show_intact: bool = False) -> Tabl
         event = verdict.diverging_event
         table.add_row(
             str(number),
-            f"[{style[verdict.status]}]{verdict.status.value}[/]",
+            # Text, never markup: an SDK reason may well contain [brackets].
+            Text(verdict.status.value, style=style[verdict.status]),
             f"{verdict.runs_replayed}/{verdict.runs}",
             str(verdict.events_replayed),
-            event.where if event else "",
-            event.reason if event else (verdict.error or ""),
+            Text(event.where if event else ""),
+            Text(event.reason if event else (verdict.error or "")),
         )
     table.add_section()
     table.add_row(
         "all",
-        "[green]intact[/]" if summary.ok else "[red]not intact[/]",
+        Text("intact", style="green") if summary.ok else Text("not intact", style="red"),
         str(summary.runs),
         str(summary.events),
         "",

@@ -24,6 +24,7 @@ async def test_auditor_reads_replays_exports_and_verifies(
     gate = await cli("ada", "audit", "replay", "--closed-from", began.isoformat())
     assert gate.exit_code == 0, gate.output
     assert "1 intact, 0 diverged" in gate.output
+    assert "[green]" not in gate.output  # styles, not markup printed as text
 
     then = await cli("ada", "audit", "as-of", str(number), "--at", after["respond"].isoformat())
     assert then.exit_code == 0, then.output
