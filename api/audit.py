@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Engine, func
 from sqlmodel import Session, col, select
 from temporalio.client import Client, WorkflowHistory
 
-from api.errors import NotFound, TierlineError
+from api.errors import NotFound
+from api.organisations import InvalidField
 from audit.history import CaseNotFound, HistoryProblem, case_histories, case_start
 from models.read_model import CaseEventRecord
 from policies.catalog import Catalog, resolve_plan
@@ -17,11 +18,6 @@ from policies.plan_snapshot import PlanSnapshot
 
 # The facts that close a case: closed by an agent, confirmed by the customer, out of scope.
 CLOSING_KINDS = ("closed", "confirmed", "closed_out_of_scope")
-
-
-class Unprocessable(TierlineError):
-    status = 422
-    title = "Invalid request"
 
 
 async def histories_of(client: Client, number: int) -> list[WorkflowHistory]:
@@ -58,9 +54,8 @@ def other_plan(
     catalog = catalogs.get(catalog_id)
     if catalog is None or not plan_id:
         known = ", ".join(sorted(catalogs))
-        raise Unprocessable(
-            f"plan must be catalog:plan with a known catalog ({known}), not {reference!r}",
-            errors=[{"field": "query.plan", "message": "unknown catalog", "type": "value_error"}],
+        raise InvalidField(
+            "query.plan", f"use catalog:plan with a known catalog ({known}), not {reference!r}"
         )
     try:
         opening = case_start(histories)
@@ -72,11 +67,4 @@ def other_plan(
     try:
         return resolve_plan(catalog, plan_id, opening.plan.opened_at, addons)
     except (KeyError, ValueError) as err:
-        raise Unprocessable(
-            f"cannot use plan {reference}: {err}",
-            errors=[{"field": "query.plan", "message": str(err), "type": "value_error"}],
-        ) from None
-
-
-def utc_now() -> datetime:
-    return datetime.now(UTC)
+        raise InvalidField("query.plan", f"cannot use plan {reference}: {err}") from None
