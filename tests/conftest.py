@@ -155,7 +155,10 @@ def free_port() -> int:
 async def serve(app: FastAPI) -> tuple[uvicorn.Server, asyncio.Task[None], str]:
     """Run the app on a real socket; returns the server, its task and its base URL."""
     port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    config = uvicorn.Config(
+        app, host="127.0.0.1", port=port, log_level="warning", timeout_graceful_shutdown=10
+    )
+    server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve())
     while not server.started:
         if task.done():

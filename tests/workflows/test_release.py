@@ -6,7 +6,7 @@ import asyncio
 from collections import Counter
 from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime
+from datetime import UTC, datetime
 
 import pytest
 from sqlalchemy import Engine
@@ -30,7 +30,6 @@ from models.release import (
     ReleaseView,
     release_workflow_id,
 )
-from settings import Settings
 from tests.builders import AGENT, case_details, open_case, plan_snapshot
 from tests.workflows.case_harness import STARTED, CaseHandle, start, terminate_started, view_when
 from worker import build_worker
@@ -115,21 +114,16 @@ async def test_only_tier3_cases_link_and_a_case_joins_one_release(
 
 
 async def ship_linked_cases(
-    env: WorkflowEnvironment,
+    client: Client,
+    now: datetime,
     engine: Engine,
     task_queue: str,
     executor: ThreadPoolExecutor,
     total: int,
     restart_worker: bool,
 ) -> None:
-    client = env.client
     limiter = KeyedLimiter()
-    now = await env.get_current_time()
-    # The time-skipping server never moves a task off a stopped worker's sticky queue (a
-    # real server does after 5 s), so the workers of the restart keep no workflow cache:
-    # every task goes through the shared queue, each a full replay.
-    settings = Settings(worker_max_cached_workflows=0) if restart_worker else None
-    worker: Worker = build_worker(client, engine, task_queue, executor, settings)
+    worker: Worker = build_worker(client, engine, task_queue, executor)
     await worker.__aenter__()
     version = f"5.0.{total}"
     release = await new_release(client, task_queue, version)
@@ -148,7 +142,7 @@ async def ship_linked_cases(
     if restart_worker:
         # The worker stops during the fan-out; a new one carries on from the history.
         await worker.__aexit__(None, None, None)
-        worker = build_worker(client, engine, task_queue, executor, settings)
+        worker = build_worker(client, engine, task_queue, executor)
         await worker.__aenter__()
     try:
         resolved = await wait_for_events(engine, "release_shipped", total, within=300)
@@ -166,14 +160,17 @@ async def ship_linked_cases(
 
 
 async def test_a_worker_restart_during_the_fan_out_loses_and_repeats_nothing(
-    time_skipping_env: WorkflowEnvironment,
+    dev_client: Client,
     sqlite_engine: Engine,
     task_queue: str,
     activity_executor: ThreadPoolExecutor,
 ) -> None:
+    # On the dev server: the time-skipping server never moves a task off a stopped
+    # worker's sticky queue (a real server does after 5 s).
     await ship_linked_cases(
-        time_skipping_env, sqlite_engine, task_queue, activity_executor, 30, restart_worker=True
-    )
+        dev_client, datetime.now(UTC), sqlite_engine, task_queue, activity_executor, 30,
+        restart_worker=True,
+    )  # fmt: skip
 
 
 async def test_shipping_resolves_each_of_500_linked_cases_once(
@@ -182,9 +179,11 @@ async def test_shipping_resolves_each_of_500_linked_cases_once(
     task_queue: str,
     activity_executor: ThreadPoolExecutor,
 ) -> None:
+    now = await time_skipping_env.get_current_time()
     await ship_linked_cases(
-        time_skipping_env, sqlite_engine, task_queue, activity_executor, 500, restart_worker=False
-    )
+        time_skipping_env.client, now, sqlite_engine, task_queue, activity_executor, 500,
+        restart_worker=False,
+    )  # fmt: skip
 
 
 async def test_cancelling_returns_cases_to_tier3_with_the_reason(
