@@ -24,9 +24,9 @@ class NoticeProjection:
         """Mark the notice delivered (or failed, where a message could not be sent)."""
         from sqlmodel import Session
 
-        from models.read_model import NoticeRecord
+        from models.read_model import NoticeRecord, write_lock
 
-        with Session(self._engine) as session:
+        with write_lock(self._engine), Session(self._engine) as session:
             row = session.get(NoticeRecord, outcome.notice_id)
             if row is None or row.completed_at is not None:
                 return

@@ -51,7 +51,7 @@ class Notifier:
         """Send one notification unless it was sent already; failures raise and retry."""
         from sqlmodel import Session
 
-        from models.read_model import NotificationRecord
+        from models.read_model import NotificationRecord, write_lock
 
         with Session(self._engine) as session:
             record = session.get(NotificationRecord, notification.key)
@@ -78,13 +78,15 @@ class Notifier:
             except Exception as err:
                 record.last_error = f"{type(err).__name__}: {err}"[:1000]
                 session.add(record)
-                session.commit()
+                with write_lock(self._engine):
+                    session.commit()
                 raise
             record.status = "sent"
             record.sent_at = datetime.now(UTC)
             record.last_error = None
             session.add(record)
-            session.commit()
+            with write_lock(self._engine):
+                session.commit()
 
     def _post(self, notification: Notification) -> None:
         body = json.dumps(

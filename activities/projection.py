@@ -35,10 +35,10 @@ class CaseProjection:
         # Imported here so the workflow sandbox never loads SQL code through this module.
         from sqlmodel import Session
 
-        from models.read_model import CaseEventRecord, CaseRecord
+        from models.read_model import CaseEventRecord, CaseRecord, write_lock
 
         view = event.view
-        with Session(self._engine) as session:
+        with write_lock(self._engine), Session(self._engine) as session:
             for fact in event.events:
                 if session.get(CaseEventRecord, (view.number, fact.seq)) is None:
                     session.add(

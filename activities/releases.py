@@ -23,10 +23,10 @@ class ReleaseProjection:
         """Upsert the release row unless a newer one is stored."""
         from sqlmodel import Session
 
-        from models.read_model import ReleaseRecord
+        from models.read_model import ReleaseRecord, write_lock
 
         seq = len(view.events)
-        with Session(self._engine) as session:
+        with write_lock(self._engine), Session(self._engine) as session:
             row = session.get(ReleaseRecord, view.version, with_for_update=True)
             if row is not None and row.seq >= seq:
                 session.commit()

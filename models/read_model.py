@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import sqlite3
+import threading
+import weakref
+from contextlib import AbstractContextManager, nullcontext
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -249,6 +252,21 @@ class IdempotentRequest(SQLModel, table=True):
     created_at: datetime = Field(default_factory=utcnow, index=True)
 
 
+# SQLite lets one connection write at a time; the others sleep in its busy handler, which
+# backs off up to 100 ms a try, so activity threads writing side by side wait far longer
+# than the writes take. The threads of one process take turns on a lock instead.
+_SQLITE_WRITE_LOCKS: weakref.WeakKeyDictionary[Engine, threading.Lock] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def write_lock(engine: Engine) -> AbstractContextManager[object]:
+    """Hold around a write transaction: this process's turn to write to a SQLite read
+    model (nothing to wait for on PostgreSQL, which locks rows)."""
+    lock = _SQLITE_WRITE_LOCKS.get(engine)
+    return lock if lock is not None else nullcontext()
+
+
 def make_engine(url: str) -> Engine:
     """Engine for the read model; SQLite gets WAL so the API reads while the worker writes."""
     if url.startswith("sqlite"):
@@ -258,6 +276,7 @@ def make_engine(url: str) -> Engine:
             pool_size=20,
             max_overflow=20,
         )
+        _SQLITE_WRITE_LOCKS[engine] = threading.Lock()
 
         @event.listens_for(engine, "connect")
         def _sqlite_pragmas(dbapi_connection, _record):  # type: ignore[no-untyped-def]
