@@ -255,9 +255,7 @@ class IdempotentRequest(SQLModel, table=True):
 # SQLite lets one connection write at a time; the others sleep in its busy handler, which
 # backs off up to 100 ms a try, so activity threads writing side by side wait far longer
 # than the writes take. The threads of one process take turns on a lock instead.
-_SQLITE_WRITE_LOCKS: weakref.WeakKeyDictionary[Engine, threading.Lock] = (
-    weakref.WeakKeyDictionary()
-)
+_SQLITE_WRITE_LOCKS: weakref.WeakKeyDictionary[Engine, threading.Lock] = weakref.WeakKeyDictionary()
 
 
 def write_lock(engine: Engine) -> AbstractContextManager[object]:

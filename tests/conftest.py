@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import socket
 import sys
 import threading
 import uuid
+import warnings
 from collections.abc import AsyncIterator, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from email import message_from_bytes
@@ -27,6 +29,7 @@ from temporalio.api.workflowservice.v1 import RegisterNamespaceRequest
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
+from temporalio.worker import Worker
 
 from models.read_model import create_schema, make_engine
 from worker import pin_time_zone_data
@@ -143,6 +146,31 @@ def read_model(request: pytest.FixtureRequest) -> Engine:
 def activity_executor() -> Iterator[ThreadPoolExecutor]:
     with ThreadPoolExecutor(max_workers=8) as executor:
         yield executor
+
+
+# A worker's shutdown waits on its pollers. It hung once, at the end of a CLI test on the
+# dev server, and took CI's 90 minutes with it. Each test has a namespace and task queue of
+# its own, so a worker left polling can meet no later test: it is let go, with a warning.
+WORKER_SHUTDOWN_SECONDS = 60
+
+
+@contextlib.asynccontextmanager
+async def running(worker: Worker) -> AsyncIterator[Worker]:
+    """Run the worker for the block, then shut it down within WORKER_SHUTDOWN_SECONDS."""
+    await worker.__aenter__()
+    try:
+        yield worker
+    finally:
+        try:
+            async with asyncio.timeout(WORKER_SHUTDOWN_SECONDS):
+                await worker.__aexit__(None, None, None)
+        except TimeoutError:
+            warnings.warn(
+                f"worker on {worker.task_queue} did not shut down within "
+                f"{WORKER_SHUTDOWN_SECONDS} s; left polling",
+                RuntimeWarning,
+                stacklevel=2,
+            )
 
 
 def free_port() -> int:

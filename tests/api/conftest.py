@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import shutil
 from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
@@ -18,7 +19,7 @@ from api.app import create_app
 from policies.catalog import CATALOG_DIR
 from settings import Settings
 from tests.builders import CATALOG_DIR as TEST_CATALOGS
-from tests.conftest import serve
+from tests.conftest import running, serve
 from worker import build_worker
 
 ACME = {
@@ -86,7 +87,8 @@ async def api(
         temporal_task_queue=task_queue,
         database_url=str(read_model.url.render_as_string(hide_password=False)),
     )
-    async with build_worker(dev_client, read_model, task_queue, activity_executor, worker_settings):
+    worker = build_worker(dev_client, read_model, task_queue, activity_executor, worker_settings)
+    async with running(worker):
         server, task, base_url = await serve(create_app(settings))
         admin_token = (settings.var_dir / "admin-token").read_text().strip()
         clients: list[httpx.AsyncClient] = []
@@ -110,4 +112,5 @@ async def api(
         for made in clients:
             await made.aclose()
         server.should_exit = True
-        await task
+        async with asyncio.timeout(30):
+            await task
