@@ -116,6 +116,10 @@ def run_stack() -> None:
     # Children get their own process group: Ctrl-C reaches only us, and we stop them in order.
     spawn = {"cwd": ROOT, "env": env, "start_new_session": True}
     previous = signal.signal(signal.SIGTERM, _interrupt)
+    # Started in the background (`make run &`, nohup), a process inherits SIGINT ignored, and
+    # so would its children: the worker would then shrug off the SIGINT that stops it
+    # gracefully. Taking SIGINT here hands the children the default disposition.
+    previous_int = signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         if settings.temporal_address is None:
             server = subprocess.Popen(dev_server_command(settings), **spawn)  # type: ignore[call-overload]
@@ -151,6 +155,7 @@ def run_stack() -> None:
     finally:
         stop(processes)
         signal.signal(signal.SIGTERM, previous)
+        signal.signal(signal.SIGINT, previous_int)
     console.print("stopped; cases and timers are kept in", settings.var_dir)
 
 
