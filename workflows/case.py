@@ -6,7 +6,7 @@ import asyncio
 from datetime import timedelta
 
 from temporalio import workflow
-from temporalio.common import RetryPolicy
+from temporalio.common import RawValue, RetryPolicy
 from temporalio.exceptions import ApplicationError
 
 with workflow.unsafe.imports_passed_through():
@@ -51,6 +51,7 @@ with workflow.unsafe.imports_passed_through():
     )
 
 PROJECTION_TIMEOUT = timedelta(seconds=30)
+PROJECT_CASE_LOCAL = "project_case_local"
 # Cases started before this patch project through a regular activity (two more round
 # trips to the server per recorded change) and upsert search attributes on every change.
 LOCAL_PROJECTION = "projection-local-activity"
@@ -98,6 +99,8 @@ class CaseWorkflow:
         self._changed = False
         self._deliveries: list[asyncio.Future[None]] = []
         self._search_attributes: tuple[object, ...] | None = None
+        # What the validator of the update now running worked out, for its handler.
+        self._validated: tuple[CaseCommand, CaseState, transitions.Outcome] | None = None
 
     @workflow.run
     async def run(self, start: CaseStart) -> CaseView:
@@ -176,8 +179,9 @@ class CaseWorkflow:
                 delivery.exception()  # retrieved: a delivery given up on is no workflow error
         self._deliveries = []
 
-    async def _record(self, facts: list[Fact]) -> None:
-        """Number the facts, upsert search attributes, project, and send notifications."""
+    async def _record(self, facts: list[Fact]) -> CaseView:
+        """Number the facts, upsert search attributes, project, and send notifications.
+        Returns the view it projected."""
         now = workflow.now()
         seq = self._state.seq
         events = [
@@ -201,9 +205,12 @@ class CaseWorkflow:
                 )
         projected = CaseProjected(view=view, events=events)
         if local:
-            await workflow.execute_local_activity_method(
-                CaseProjection.project_case_local,
+            # The result (what was projected, kept in the marker for audit) stays a raw
+            # payload: the workflow has it already and need not decode it again.
+            await workflow.execute_local_activity(
+                PROJECT_CASE_LOCAL,
                 projected,
+                result_type=RawValue,
                 start_to_close_timeout=PROJECTION_TIMEOUT,
             )
         else:
@@ -213,6 +220,7 @@ class CaseWorkflow:
                 start_to_close_timeout=PROJECTION_TIMEOUT,
             )
         self._projected_seq = max(self._projected_seq, view.seq)
+        return view
 
     def _upsert_search_attributes(self, view: CaseView, only_if_changed: bool) -> None:
         values = (
@@ -238,22 +246,31 @@ class CaseWorkflow:
         )
 
     async def _apply(self, command: CaseCommand) -> CaseView:
-        try:
-            state, facts = transitions.handle(self._state, command, workflow.now())
-        except Refused as refusal:
-            # The state moved on between the validator and the handler.
-            raise ApplicationError(refusal.reason, type="Refused", non_retryable=True) from None
+        validated, self._validated = self._validated, None
+        if validated is not None and validated[0] is command and validated[1] is self._state:
+            # The validator ran on this very state, in this workflow task (same now).
+            state, facts = validated[2]
+        else:
+            # Replaying (validators do not run then), or the state moved on meanwhile.
+            try:
+                state, facts = transitions.handle(self._state, command, workflow.now())
+            except Refused as refusal:
+                raise ApplicationError(refusal.reason, type="Refused", non_retryable=True) from None
         self._state = state
-        await self._record(facts)
+        view = await self._record(facts)
+        if view.seq == self._state.seq:
+            return view
+        # Another handler recorded while this one waited for its projection.
         return transitions.view(self._state, workflow.now())
 
     def _validate(self, command: CaseCommand) -> None:
         if self._refusal is not None:
             raise ApplicationError(self._refusal, type="Refused")
         try:
-            transitions.handle(self._state, command, workflow.now())
+            outcome = transitions.handle(self._state, command, workflow.now())
         except Refused as refusal:
             raise ApplicationError(refusal.reason, type="Refused") from None
+        self._validated = (command, self._state, outcome)
 
     @workflow.update
     async def opened(self) -> CaseView:
