@@ -33,51 +33,63 @@ class CaseProjection:
 
     def _write(self, event: CaseProjected) -> None:
         # Imported here so the workflow sandbox never loads SQL code through this module.
-        from sqlmodel import Session
+        from sqlalchemy.dialects import postgresql, sqlite
 
         from models.read_model import CaseEventRecord, CaseRecord, write_lock
 
         view = event.view
-        with write_lock(self._engine), Session(self._engine) as session:
-            for fact in event.events:
-                if session.get(CaseEventRecord, (view.number, fact.seq)) is None:
-                    session.add(
-                        CaseEventRecord(
-                            case_number=view.number,
-                            seq=fact.seq,
-                            at=fact.at,
-                            kind=fact.kind,
-                            actor_id=fact.actor.id,
-                            actor_role=fact.actor.role.value,
-                            reason=fact.reason,
-                            public=fact.public,
-                            data=fact.data,
-                        )
-                    )
-            row = session.get(CaseRecord, view.number, with_for_update=True)
-            if row is not None and row.seq >= view.seq:
-                session.commit()
-                return
-            values: dict[str, Any] = {
-                "case_id": view.case_id,
-                "organisation": view.details.organisation,
-                "company_name": view.details.company_name,
-                "title": view.details.title,
-                "details": view.details.details,
-                "severity": view.severity,
-                "status": view.status.value,
-                "tier": view.tier,
-                "assignee": view.assignee,
-                "breached": view.breached,
-                "next_due_at": view.next_due_at,
-                "opened_at": view.opened_at,
-                "updated_at": view.updated_at,
-                "seq": view.seq,
-                "view": view.model_dump(mode="json"),
+        insert = postgresql.insert if self._engine.dialect.name == "postgresql" else sqlite.insert
+        events = [
+            {
+                "case_number": view.number,
+                "seq": fact.seq,
+                "at": fact.at,
+                "kind": fact.kind,
+                "actor_id": fact.actor.id,
+                "actor_role": fact.actor.role.value,
+                "reason": fact.reason,
+                "public": fact.public,
+                "data": fact.data,
             }
-            if row is None:
-                session.add(CaseRecord(number=view.number, **values))
-            else:
-                for name, value in values.items():
-                    setattr(row, name, value)
-            session.commit()
+            for fact in event.events
+        ]
+        # What a case's later views may change; title and details never do, and leaving
+        # them out of the update keeps SQLite's text-search trigger from firing.
+        changing: dict[str, Any] = {
+            "severity": view.severity,
+            "status": view.status.value,
+            "tier": view.tier,
+            "assignee": view.assignee,
+            "breached": view.breached,
+            "next_due_at": view.next_due_at,
+            "updated_at": view.updated_at,
+            "seq": view.seq,
+            "view": view.model_dump(mode="json"),
+        }
+        cases = CaseRecord.__table__  # type: ignore[attr-defined]
+        upsert = insert(cases).values(
+            number=view.number,
+            case_id=view.case_id,
+            organisation=view.details.organisation,
+            company_name=view.details.company_name,
+            title=view.details.title,
+            details=view.details.details,
+            opened_at=view.opened_at,
+            **changing,
+        )
+        # A replayed or late projection (an older seq) changes nothing: events are keyed
+        # by (case, seq), and the row only moves forward.
+        upsert = upsert.on_conflict_do_update(
+            index_elements=[cases.c.number],
+            set_={name: upsert.excluded[name] for name in changing},
+            where=cases.c.seq < upsert.excluded.seq,
+        )
+        with write_lock(self._engine), self._engine.begin() as connection:
+            if events:
+                connection.execute(
+                    insert(CaseEventRecord.__table__).on_conflict_do_nothing(  # type: ignore[attr-defined]
+                        index_elements=["case_number", "seq"]
+                    ),
+                    events,
+                )
+            connection.execute(upsert)
