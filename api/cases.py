@@ -224,6 +224,29 @@ def _stored_view(engine: Engine, number: int) -> CaseView | None:
         return None
 
 
+def _stored_access(engine: Engine, number: int) -> tuple[str, int] | None:
+    with Session(engine) as session:
+        row = session.exec(
+            select(CaseRecord.organisation, CaseRecord.tier).where(CaseRecord.number == number)
+        ).first()
+        if row is not None:
+            return row[0], row[1]
+        if session.get(CaseNumber, number) is None:
+            raise NotFound(f"case {number} does not exist")
+        return None
+
+
+async def case_access(engine: Engine, client: Client, number: int) -> tuple[str, int]:
+    """The case's organisation and tier, all an action's permission check needs: two
+    columns of the read model rather than the whole view (live while projection catches
+    up)."""
+    stored = await asyncio.to_thread(_stored_access, engine, number)
+    if stored is not None:
+        return stored
+    view = await read_case(engine, client, number)
+    return view.details.organisation, view.tier
+
+
 async def read_case(engine: Engine, client: Client, number: int) -> CaseView:
     """The case from the read model, or live from its workflow while projection catches up."""
     stored = await asyncio.to_thread(_stored_view, engine, number)

@@ -125,6 +125,9 @@ def postgresql_engine() -> Iterator[Engine]:
     schema = f"t_{uuid.uuid4().hex[:12]}"
     admin = make_engine(PG_URL)
     with admin.begin() as connection:
+        # In public, so that no test's schema owns the extension and takes it (and every
+        # other schema's trigram indexes) along when it is dropped.
+        connection.execute(text("CREATE EXTENSION IF NOT EXISTS pg_trgm SCHEMA public"))
         connection.execute(text(f'CREATE SCHEMA "{schema}"'))
     engine = make_engine(PG_URL + f"?options=-csearch_path%3D{schema}")
     create_schema(engine)

@@ -122,9 +122,11 @@ def _action_route(action: Action) -> None:
         limiter: LimiterDep,
         idempotency_key: IdempotencyKey = None,
     ) -> CaseView:
-        view = await visible_case(engine, client, number, user)
-        if user.role is Role.agent and user.tiers and view.tier not in user.tiers:
-            raise Forbidden(f"case {number} is in tier {view.tier}; you work tiers {user.tiers}")
+        organisation, tier = await cases.case_access(engine, client, number)
+        if not user.sees_organisation(organisation):
+            raise NotFound(f"case {number} does not exist")
+        if user.role is Role.agent and user.tiers and tier not in user.tiers:
+            raise Forbidden(f"case {number} is in tier {tier}; you work tiers {user.tiers}")
         return await actions.perform(
             client, limiter, number, action, body, user.actor, idempotency_key
         )

@@ -73,10 +73,15 @@ def _postgresql_trigram_indexes() -> None:
     except DBAPIError as err:
         log.warning("pg_trgm unavailable, text search will scan: %s", err.orig)
         return
+    # The extension may live in another schema than this one's (installed there first, or
+    # by the database's owner): name its operator class by that schema.
+    schema = connection.exec_driver_sql(
+        "SELECT n.nspname FROM pg_extension e JOIN pg_namespace n ON n.oid = e.extnamespace"
+        " WHERE e.extname = 'pg_trgm'"
+    ).scalar_one()
+    opclass = f'"{schema}".gin_trgm_ops'
     for column in ("title", "details"):
-        op.execute(
-            f"CREATE INDEX ix_cases_{column}_trgm ON cases USING gin ({column} gin_trgm_ops)"
-        )
+        op.execute(f"CREATE INDEX ix_cases_{column}_trgm ON cases USING gin ({column} {opclass})")
 
 
 def downgrade() -> None:
