@@ -151,9 +151,10 @@ def activity_executor() -> Iterator[ThreadPoolExecutor]:
         yield executor
 
 
-# A worker's shutdown waits on its pollers. It hung once, at the end of a CLI test on the
-# dev server, and took CI's 90 minutes with it. Each test has a namespace and task queue of
-# its own, so a worker left polling can meet no later test: it is let go, with a warning.
+# A hang around the CLI tests once took CI's 90 minutes. A worker's shutdown, which waits
+# on its pollers, is the one unbounded wait in the API fixture's teardown. Each test has a
+# namespace and task queue of its own, so a worker left polling can meet no later test:
+# one that does not stop in time is let go, with a warning.
 WORKER_SHUTDOWN_SECONDS = 60
 
 
