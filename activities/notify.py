@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 
 import httpx
 from temporalio import activity
+from temporalio.exceptions import ApplicationError, ApplicationErrorCategory
 
 from models.notifications import Notification
 
@@ -80,7 +81,22 @@ class Notifier:
                 session.add(record)
                 with write_lock(self._engine):
                     session.commit()
-                raise
+                if not isinstance(err, (OSError, httpx.HTTPError)):
+                    raise  # a bug: the SDK logs it with its traceback
+                # An unreachable or refusing relay or endpoint (SMTP errors are OSErrors) is
+                # the operator's to fix: one line per attempt, and the retry policy goes on.
+                activity.logger.warning(
+                    "%s to %s not delivered (attempt %d): %s",
+                    notification.channel,
+                    notification.to,
+                    record.attempts,
+                    record.last_error,
+                )
+                raise ApplicationError(
+                    record.last_error,
+                    type=type(err).__name__,
+                    category=ApplicationErrorCategory.BENIGN,
+                ) from err
             record.status = "sent"
             record.sent_at = datetime.now(UTC)
             record.last_error = None
