@@ -12,18 +12,23 @@ if TYPE_CHECKING:
     from sqlalchemy import Engine
 
 
+# The activity names, also read back from histories by audit.history.
+PROJECT_CASE = "project_case"
+PROJECT_CASE_LOCAL = "project_case_local"
+
+
 class CaseProjection:
     """Writes case views into the read model; idempotent by (case, seq)."""
 
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
 
-    @activity.defn(name="project_case")
+    @activity.defn(name=PROJECT_CASE)
     def project_case(self, event: CaseProjected) -> None:
         """Insert new timeline events; upsert the case row unless a newer one is stored."""
         self._write(event)
 
-    @activity.defn(name="project_case_local")
+    @activity.defn(name=PROJECT_CASE_LOCAL)
     def project_case_local(self, event: CaseProjected) -> CaseProjected:
         """The same write, run as a local activity in the workflow task that recorded the
         facts. A local activity's input is not in the history, so it returns what it

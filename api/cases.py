@@ -214,13 +214,19 @@ async def open_case(
     return await start_case(client, settings.temporal_task_queue, command)
 
 
+def _not_projected_yet(session: Session, number: int) -> None:
+    """404 unless the number was handed out (its case is then on its way to the read
+    model)."""
+    if session.get(CaseNumber, number) is None:
+        raise NotFound(f"case {number} does not exist")
+
+
 def _stored_view(engine: Engine, number: int) -> CaseView | None:
     with Session(engine) as session:
         row = session.get(CaseRecord, number)
         if row is not None:
             return CaseView.model_validate(row.view)
-        if session.get(CaseNumber, number) is None:
-            raise NotFound(f"case {number} does not exist")
+        _not_projected_yet(session, number)
         return None
 
 
@@ -231,8 +237,7 @@ def _stored_access(engine: Engine, number: int) -> tuple[str, int] | None:
         ).first()
         if row is not None:
             return row[0], row[1]
-        if session.get(CaseNumber, number) is None:
-            raise NotFound(f"case {number} does not exist")
+        _not_projected_yet(session, number)
         return None
 
 

@@ -21,6 +21,7 @@ from temporalio.client import Client, WorkflowHistory
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.service import RPCError, RPCStatusCode
 
+from activities.projection import PROJECT_CASE, PROJECT_CASE_LOCAL
 from models.case import Actor, CaseProjected, OpenCase, case_workflow_id
 from models.commands import (
     AddInternalNote,
@@ -42,8 +43,6 @@ from models.release import LinkRelease, ReleaseNews, UnlinkRelease
 from policies.plan_snapshot import PlanSnapshot
 from workflows.case import CaseStart
 
-PROJECT_CASE = "project_case"
-PROJECT_CASE_LOCAL = "project_case_local"
 LOCAL_ACTIVITY_MARKER = "core_local_activity"
 RELEASE_NEWS = "release_news"
 # Every case update that carries a command, by update name. `opened` carries none.

@@ -254,12 +254,12 @@ class IdempotentRequest(SQLModel, table=True):
 
 # SQLite lets one connection write at a time; the others sleep in its busy handler, which
 # backs off up to 100 ms a try, so activity threads writing side by side wait far longer
-# than the writes take. The threads of one process take turns on a lock instead.
+# than the writes take. The threads writing through one engine take turns on a lock instead.
 _SQLITE_WRITE_LOCKS: weakref.WeakKeyDictionary[Engine, threading.Lock] = weakref.WeakKeyDictionary()
 
 
 def write_lock(engine: Engine) -> AbstractContextManager[object]:
-    """Hold around a write transaction: this process's turn to write to a SQLite read
+    """Hold around a write transaction: this engine's turn to write to a SQLite read
     model (nothing to wait for on PostgreSQL, which locks rows)."""
     lock = _SQLITE_WRITE_LOCKS.get(engine)
     return lock if lock is not None else nullcontext()

@@ -13,7 +13,7 @@ with workflow.unsafe.imports_passed_through():
     from pydantic import BaseModel
 
     from activities.notify import Notifier
-    from activities.projection import CaseProjection
+    from activities.projection import PROJECT_CASE_LOCAL, CaseProjection
     from models import transitions
     from models.case import (
         FINAL,
@@ -51,7 +51,6 @@ with workflow.unsafe.imports_passed_through():
     )
 
 PROJECTION_TIMEOUT = timedelta(seconds=30)
-PROJECT_CASE_LOCAL = "project_case_local"
 # Cases started before this patch project through a regular activity (two more round
 # trips to the server per recorded change) and upsert search attributes on every change.
 LOCAL_PROJECTION = "projection-local-activity"

@@ -103,10 +103,14 @@ async def get_timeline(
     return await asyncio.to_thread(cases.timeline, engine, number, public_only)
 
 
+def _hide_from_others(user: Principal, organisation: str, number: int) -> None:
+    if not user.sees_organisation(organisation):
+        raise NotFound(f"case {number} does not exist")
+
+
 async def visible_case(engine: Any, client: Any, number: CaseNumber, user: Principal) -> CaseView:
     view = await cases.read_case(engine, client, number)
-    if not user.sees_organisation(view.details.organisation):
-        raise NotFound(f"case {number} does not exist")
+    _hide_from_others(user, view.details.organisation, number)
     return view
 
 
@@ -123,8 +127,7 @@ def _action_route(action: Action) -> None:
         idempotency_key: IdempotencyKey = None,
     ) -> CaseView:
         organisation, tier = await cases.case_access(engine, client, number)
-        if not user.sees_organisation(organisation):
-            raise NotFound(f"case {number} does not exist")
+        _hide_from_others(user, organisation, number)
         if user.role is Role.agent and user.tiers and tier not in user.tiers:
             raise Forbidden(f"case {number} is in tier {tier}; you work tiers {user.tiers}")
         return await actions.perform(
