@@ -72,6 +72,15 @@ class Settings(BaseSettings):
         "per case)",
     )
 
+    workflow_sandbox: bool = Field(
+        default=False,
+        description="Run workflows in the SDK's sandbox, which re-imports each workflow's "
+        "module for every case it loads and guards each call against non-deterministic "
+        "ones. Off by default: the sandbox doubles a worker's CPU per workflow task and "
+        "adds about 90 KiB per cached case; the test suite and the audit replay gate run "
+        "every workflow in it, so a forbidden call fails there first",
+    )
+
     @property
     def effective_database_url(self) -> str:
         return self.database_url or f"sqlite:///{self.var_dir / 'tierline.db'}"

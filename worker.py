@@ -16,7 +16,7 @@ from temporalio.api.operatorservice.v1 import (
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.service import RPCError, TLSConfig
-from temporalio.worker import Worker
+from temporalio.worker import UnsandboxedWorkflowRunner, Worker, WorkflowRunner
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from activities.notices import NoticeProjection
@@ -36,12 +36,24 @@ log = logging.getLogger("tierline.worker")
 WORKFLOWS = [CaseWorkflow, QuotaWorkflow, ReleaseWorkflow, NoticeWorkflow]
 
 
-def workflow_runner() -> SandboxedWorkflowRunner:
-    """The sandbox, with pure modules passed through so zone objects stay real tzinfos."""
+def sandboxed_runner() -> SandboxedWorkflowRunner:
+    """The sandbox, with pure modules passed through so zone objects stay real tzinfos.
+
+    The test suite and the audit replay gate run every workflow in it: a call that
+    could replay differently (the clock, randomness, I/O) in workflow code fails there.
+    """
     restrictions = SandboxRestrictions.default.with_passthrough_modules(
         "models", "policies", "zoneinfo", "pydantic", "email_validator"
     )
     return SandboxedWorkflowRunner(restrictions=restrictions)
+
+
+def workflow_runner(settings: Settings | None = None) -> WorkflowRunner:
+    """The runner a worker uses: the sandbox if `WORKFLOW_SANDBOX` asks for it, else
+    workflows run on the worker's own modules. Both produce the same commands, so a
+    history recorded under one replays under the other."""
+    settings = settings or Settings()
+    return sandboxed_runner() if settings.workflow_sandbox else UnsandboxedWorkflowRunner()
 
 
 async def connect(settings: Settings) -> Client:
@@ -121,7 +133,7 @@ def build_worker(
             ReleaseProjection(engine).project_release,
         ],
         activity_executor=executor,
-        workflow_runner=workflow_runner(),
+        workflow_runner=workflow_runner(settings),
         max_cached_workflows=settings.worker_max_cached_workflows,
     )
 

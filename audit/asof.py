@@ -29,7 +29,7 @@ from temporalio.worker import (
 from audit.history import HistoryProblem, run_id, task_times
 from models import transitions
 from models.case import CaseState, CaseView
-from worker import pin_time_zone_data, workflow_runner
+from worker import pin_time_zone_data, sandboxed_runner
 from workflows.case import CaseWorkflow
 
 
@@ -125,7 +125,7 @@ async def replayed_state(history: WorkflowHistory) -> CaseState:
     replayer = Replayer(
         workflows=[CaseWorkflow],
         data_converter=pydantic_data_converter,
-        workflow_runner=workflow_runner(),
+        workflow_runner=sandboxed_runner(),
         interceptors=[_capturing(instances)],
     )
     result = await replayer.replay_workflow(history, raise_on_replay_failure=False)

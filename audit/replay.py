@@ -31,7 +31,7 @@ from temporalio.runtime import LoggingConfig, Runtime, TelemetryConfig, Telemetr
 from temporalio.worker import Replayer, WorkflowReplayResult
 from temporalio.workflow import NondeterminismError
 
-from worker import WORKFLOWS, workflow_runner
+from worker import WORKFLOWS, sandboxed_runner
 
 CaseHistories = tuple[int, Sequence[WorkflowHistory]]
 ProgressCallback = Callable[[int, "Verdict"], None]
@@ -123,11 +123,12 @@ def _quiet_runtime() -> Runtime:
 
 
 def build_replayer(workflows: Sequence[type] | None = None) -> Replayer:
-    """A replayer configured as the worker runs workflows: same converter, same sandbox."""
+    """A replayer with the worker's converter, in the sandbox: a history replays to the
+    same commands with or without it, and a forbidden call in workflow code fails here."""
     return Replayer(
         workflows=list(workflows or WORKFLOWS),
         data_converter=pydantic_data_converter,
-        workflow_runner=workflow_runner(),
+        workflow_runner=sandboxed_runner(),
         runtime=_quiet_runtime(),
     )
 

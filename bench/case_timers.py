@@ -125,19 +125,21 @@ class BareTimerWorkflow:
 
 
 async def serve_peer_worker(address: str, task_queue: str) -> None:
-    """Tierline's sandboxed runner and the worker defaults `build_worker` keeps.
+    """Tierline's runner (the environment's `WORKFLOW_SANDBOX`, as `worker.py` reads it)
+    and the worker defaults `build_worker` keeps.
 
-    The sandbox executes a workflow's module afresh for every workflow it loads (a new
-    one, or one evicted from the cache). This file is a benchmark harness, several
-    times the size of a bare timer's module, so it is passed through instead: the peer
-    pays the sandbox, not this harness.
+    In the sandbox, a workflow's module runs afresh for every workflow loaded (a new one,
+    or one evicted from the cache). This file is a benchmark harness, several times the
+    size of a bare timer's module, so it is passed through instead: the peer pays the
+    sandbox, not this harness.
     """
     from bench.case_timers import BareTimerWorkflow as Peer  # under its module name
 
-    tierline = workflow_runner()
-    runner = SandboxedWorkflowRunner(
-        restrictions=tierline.restrictions.with_passthrough_modules(Peer.__module__)
-    )
+    runner = workflow_runner()
+    if isinstance(runner, SandboxedWorkflowRunner):
+        runner = SandboxedWorkflowRunner(
+            restrictions=runner.restrictions.with_passthrough_modules(Peer.__module__)
+        )
     client = await Client.connect(address, data_converter=pydantic_data_converter)
     worker = Worker(
         client,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import socket
 import sys
 import threading
@@ -37,6 +38,9 @@ from workflows.search_attributes import ALL_KEYS
 
 VENV_BIN = Path(sys.executable).parent
 pin_time_zone_data()
+# Every worker the tests start (in this process or a child) runs workflows in the SDK's
+# sandbox, so a call in workflow code that could replay differently fails a test.
+os.environ["WORKFLOW_SANDBOX"] = "true"
 PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 
 SEARCH_ATTRIBUTE_TYPES = {

@@ -22,7 +22,7 @@ from audit.replay import (
     replay_cases,
 )
 from tests.workflows.changed_case import CaseWorkflowWithAnExtraTimer
-from worker import workflow_runner
+from worker import sandboxed_runner
 from workflows.case import CaseStart
 from workflows.quota import QuotaWorkflow
 from workflows.release import ReleaseWorkflow
@@ -106,7 +106,7 @@ async def test_a_changed_workflow_diverges_where_its_history_differs(dev_client:
         client,
         task_queue=task_queue,
         workflows=[CaseWorkflowWithAnExtraTimer],
-        workflow_runner=workflow_runner(),
+        workflow_runner=sandboxed_runner(),
     ):
         handle = await client.start_workflow(
             CaseWorkflowWithAnExtraTimer.run,

@@ -18,7 +18,7 @@ from activities.releases import ReleaseProjection
 from models.case import Actor, Role
 from models.read_model import ReleaseRecord
 from models.release import PlanRelease, PublishHotfix, ReleaseAction, ReleaseKind
-from worker import workflow_runner
+from worker import sandboxed_runner
 from workflows.release import ReleaseWorkflow
 
 HERE = Path(__file__).parent
@@ -29,7 +29,7 @@ def replayer() -> Replayer:
     return Replayer(
         workflows=[ReleaseWorkflow],
         data_converter=pydantic_data_converter,
-        workflow_runner=workflow_runner(),
+        workflow_runner=sandboxed_runner(),
     )
 
 
@@ -56,7 +56,7 @@ async def test_new_release_is_projected_and_its_history_replays(
         workflows=[ReleaseWorkflow],
         activities=[ReleaseProjection(sqlite_engine).project_release],
         activity_executor=activity_executor,
-        workflow_runner=workflow_runner(),
+        workflow_runner=sandboxed_runner(),
     ):
         handle = await client.start_workflow(
             ReleaseWorkflow.run,

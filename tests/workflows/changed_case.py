@@ -6,7 +6,7 @@ module's imports (pytest among them) are not allowed there.
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from temporalio import workflow
 
@@ -22,4 +22,14 @@ class CaseWorkflowWithAnExtraTimer(CaseWorkflow):
     @workflow.run
     async def run(self, start: CaseStart) -> CaseView:
         await workflow.sleep(timedelta(seconds=1))
+        return await super().run(start)
+
+
+@workflow.defn(name="CaseWorkflow")
+class CaseWorkflowReadingTheClock(CaseWorkflow):
+    """Registered under the real name, reading the machine's clock as it starts."""
+
+    @workflow.run
+    async def run(self, start: CaseStart) -> CaseView:
+        workflow.logger.debug("started at %s", datetime.now())
         return await super().run(start)

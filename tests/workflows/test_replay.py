@@ -13,11 +13,11 @@ import pytest
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import WorkflowHistory
 from temporalio.contrib.pydantic import pydantic_data_converter
-from temporalio.worker import Replayer
+from temporalio.worker import Replayer, UnsandboxedWorkflowRunner, WorkflowRunner
 from temporalio.workflow import NondeterminismError
 
-from tests.workflows.changed_case import CaseWorkflowWithAnExtraTimer
-from worker import workflow_runner
+from tests.workflows.changed_case import CaseWorkflowReadingTheClock, CaseWorkflowWithAnExtraTimer
+from worker import sandboxed_runner
 from workflows.case import CaseWorkflow
 from workflows.quota import QuotaWorkflow
 
@@ -45,12 +45,13 @@ def load(path: Path) -> WorkflowHistory:
     return WorkflowHistory.from_json(path.stem, path.read_text())
 
 
-def replayer(*workflows: type) -> Replayer:
-    """Configured as the worker runs workflows: same converter, same sandbox."""
+def replayer(*workflows: type, runner: WorkflowRunner | None = None) -> Replayer:
+    """The worker's converter, in the sandbox (as the audit replay gate runs it) unless
+    another runner is given."""
     return Replayer(
         workflows=list(workflows) or [CaseWorkflow, QuotaWorkflow],
         data_converter=pydantic_data_converter,
-        workflow_runner=workflow_runner(),
+        workflow_runner=runner or sandboxed_runner(),
     )
 
 
@@ -90,10 +91,30 @@ def test_each_generation_records_projection_its_own_way() -> None:
             assert local_activities(history) > 0, path.name
 
 
+RUNNERS = {"sandboxed": sandboxed_runner, "unsandboxed": UnsandboxedWorkflowRunner}
+
+
+@pytest.mark.parametrize("runner", RUNNERS)
 @pytest.mark.parametrize("path", STORED, ids=[str(path.relative_to(HISTORIES)) for path in STORED])
-async def test_stored_history_replays(path: Path) -> None:
-    result = await replayer().replay_workflow(load(path), raise_on_replay_failure=False)
+async def test_stored_history_replays(path: Path, runner: str) -> None:
+    """Under the sandbox (tests, the audit gate) and without it (the worker's default),
+    every history replays: the runner never changes what a case does."""
+    replaying = replayer(runner=RUNNERS[runner]())
+    result = await replaying.replay_workflow(load(path), raise_on_replay_failure=False)
     assert result.replay_failure is None, f"{path.name}: {result.replay_failure}"
+
+
+async def test_the_sandbox_refuses_the_clock_in_workflow_code() -> None:
+    """Why the tests and the gate run the sandbox: without it, reading the machine's
+    clock in workflow code goes unnoticed until a replay computes another deadline."""
+    history = load(HISTORIES / "local-projection" / "opened.json")
+    workflows = (CaseWorkflowReadingTheClock, QuotaWorkflow)
+    sandboxed = await replayer(*workflows).replay_workflow(history, raise_on_replay_failure=False)
+    assert "Cannot access datetime.datetime.now" in str(sandboxed.replay_failure)
+    unsandboxed = await replayer(*workflows, runner=UnsandboxedWorkflowRunner()).replay_workflow(
+        history, raise_on_replay_failure=False
+    )
+    assert unsandboxed.replay_failure is None
 
 
 async def test_the_gate_catches_a_changed_workflow() -> None:
