@@ -78,6 +78,12 @@ PLAN = "timers"
 SEVERITIES = ("critical", "high", "normal", "low")
 TARGETS = {"breach_lateness_p99_s": 2.0, "worker_peak_rss_mib": 1024}
 PEER_ID = "bench-timer-{}"
+# Arrivals one worker and the dev server serve on 2 cores with room to spare: each case
+# asks for about 9 workflow tasks in the 5 minutes after it opens.
+ARRIVALS_PER_S = 8.0
+# Room for every case that still has a clock running (arrivals x 5 minutes); a case whose
+# clocks have all breached waits for an agent and may leave the cache.
+CACHED_CASES = 3000
 POLL_SECONDS = 0.5
 PROGRESS_SECONDS = 30.0
 MIB = 1024 * 1024
@@ -493,12 +499,17 @@ async def open_all(
     concurrency: int,
     open_one: Callable[[int], Awaitable[None]],
     opening: Opening,
+    rate: float = 0.0,
 ) -> Opening:
-    """Open every case with at most `concurrency` opens in flight."""
-    pending = iter(numbers)
+    """Open every case with at most `concurrency` opens in flight and, if `rate` is set,
+    the i-th case no earlier than i / rate seconds after the first."""
+    pending = iter(enumerate(numbers))
+    first = time.monotonic()
 
     async def opener() -> None:
-        for number in pending:
+        for index, number in pending:
+            if rate > 0:
+                await asyncio.sleep(max(0.0, first + index / rate - time.monotonic()))
             began = time.monotonic()
             try:
                 await open_one(number)
@@ -511,10 +522,9 @@ async def open_all(
             else:
                 opening.latencies.append(time.monotonic() - began)
 
-    began = time.monotonic()
     await asyncio.gather(*(opener() for _ in range(concurrency)))
     opening.finished_at = time.monotonic()
-    opening.seconds = opening.finished_at - began
+    opening.seconds = opening.finished_at - first
     return opening
 
 
@@ -674,7 +684,7 @@ async def run_tierline(args: argparse.Namespace) -> dict[str, Any]:
                     f"breaches, p50 lateness so far {rounded(percentile(breaches.lateness, 0.5))} s"
                 ),
             )
-            await open_all(numbers, args.concurrency, open_case, opening)
+            await open_all(numbers, args.concurrency, open_case, opening, args.rate)
             opened = running.snapshot()
             deadline = opening.finished_at + work.longest + args.drain_timeout
             await wait_until(lambda: polling.done(), deadline)
@@ -775,7 +785,7 @@ async def run_peer(args: argparse.Namespace) -> dict[str, Any]:
         opening = Opening()
         closed = 0
         ticker = progress("peer", lambda: f"{opening.opened} opened, {closed} finished")
-        await open_all(numbers, args.concurrency, open_timer, opening)
+        await open_all(numbers, args.concurrency, open_timer, opening, args.rate)
         opened = running.snapshot()
         query = "WorkflowType = 'BareTimerWorkflow' AND ExecutionStatus != 'Running'"
         deadline = opening.finished_at + work.longest + args.drain_timeout
@@ -834,7 +844,8 @@ def report(args: argparse.Namespace, ours: dict[str, Any], peer: dict[str, Any] 
     print(f"  {host['platform']}, Python {host['python']}, temporalio {host['temporalio']}")
     print(f"  {host['temporal_cli']}")
     print(
-        f"{args.cases} cases, {args.concurrency} opens in flight, bench catalog "
+        f"{args.cases} cases, {args.rate or 'unpaced'} arrivals/s, "
+        f"{args.concurrency} opens in flight, {args.max_cached} cached, bench catalog "
         f"{CATALOG.relative_to(ROOT)} (plan {PLAN}, severities {', '.join(SEVERITIES)})"
     )
     print("lateness: at - due_at, `at` being workflow.now() of the task that fired the timer")
@@ -904,6 +915,8 @@ def report(args: argparse.Namespace, ours: dict[str, Any], peer: dict[str, Any] 
                 "machine": host,
                 "cases": args.cases,
                 "concurrency": args.concurrency,
+                "arrivals_per_s": args.rate or None,
+                "max_cached_workflows": args.max_cached,
                 "lateness": "at - due_at; at = workflow.now() of the task that fired the timer",
                 "tierline": public(ours),
                 "peer_raw_timer": public(peer) if peer else None,
@@ -925,6 +938,12 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--cases", type=int, default=10_000, help="cases per side")
     parser.add_argument("--concurrency", type=int, default=64, help="opens in flight")
     parser.add_argument(
+        "--rate",
+        type=float,
+        default=ARRIVALS_PER_S,
+        help="cases opened per second on both sides (0: as fast as they open)",
+    )
+    parser.add_argument(
         "--peer", action=argparse.BooleanOptionalAction, default=True, help="run the peer too"
     )
     parser.add_argument(
@@ -937,7 +956,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument(
         "--max-cached",
         type=int,
-        default=1000,
+        default=CACHED_CASES,
         help="max_cached_workflows of both sides' workers (the SDK's default: 1000)",
     )
     parser.add_argument("--peer-worker", action="store_true", help=argparse.SUPPRESS)
