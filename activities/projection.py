@@ -22,6 +22,7 @@ class CaseProjection:
 
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
+        self._built: tuple[Any, Any] | None = None
 
     @activity.defn(name=PROJECT_CASE)
     def project_case(self, event: CaseProjected) -> None:
@@ -38,12 +39,9 @@ class CaseProjection:
 
     def _write(self, event: CaseProjected) -> None:
         # Imported here so the workflow sandbox never loads SQL code through this module.
-        from sqlalchemy.dialects import postgresql, sqlite
-
-        from models.read_model import CaseEventRecord, CaseRecord, write_lock
+        from models.read_model import write_lock
 
         view = event.view
-        insert = postgresql.insert if self._engine.dialect.name == "postgresql" else sqlite.insert
         events = [
             {
                 "case_number": view.number,
@@ -58,9 +56,14 @@ class CaseProjection:
             }
             for fact in event.events
         ]
-        # What a case's later views may change; title and details never do, and leaving
-        # them out of the update keeps SQLite's text-search trigger from firing.
-        changing: dict[str, Any] = {
+        row = {
+            "number": view.number,
+            "case_id": view.case_id,
+            "organisation": view.details.organisation,
+            "company_name": view.details.company_name,
+            "title": view.details.title,
+            "details": view.details.details,
+            "opened_at": view.opened_at,
             "severity": view.severity,
             "status": view.status.value,
             "tier": view.tier,
@@ -71,30 +74,53 @@ class CaseProjection:
             "seq": view.seq,
             "view": view.model_dump(mode="json"),
         }
-        cases = CaseRecord.__table__  # type: ignore[attr-defined]
-        upsert = insert(cases).values(
-            number=view.number,
-            case_id=view.case_id,
-            organisation=view.details.organisation,
-            company_name=view.details.company_name,
-            title=view.details.title,
-            details=view.details.details,
-            opened_at=view.opened_at,
-            **changing,
-        )
-        # A replayed or late projection (an older seq) changes nothing: events are keyed
-        # by (case, seq), and the row only moves forward.
-        upsert = upsert.on_conflict_do_update(
-            index_elements=[cases.c.number],
-            set_={name: upsert.excluded[name] for name in changing},
-            where=cases.c.seq < upsert.excluded.seq,
-        )
+        insert_events, upsert_case = self._statements()
         with write_lock(self._engine), self._engine.begin() as connection:
             if events:
-                connection.execute(
-                    insert(CaseEventRecord.__table__).on_conflict_do_nothing(  # type: ignore[attr-defined]
-                        index_elements=["case_number", "seq"]
-                    ),
-                    events,
-                )
-            connection.execute(upsert)
+                connection.execute(insert_events, events)
+            connection.execute(upsert_case, row)
+
+    def _statements(self) -> tuple[Any, Any]:
+        """The two writes, built once per projection (SQLAlchemy then reuses their
+        compiled SQL; building them anew per event cost more than the writes)."""
+        if self._built is None:
+            self._built = _projection_statements(self._engine.dialect.name)
+        return self._built
+
+
+def _projection_statements(dialect: str) -> tuple[Any, Any]:
+    from sqlalchemy import bindparam
+    from sqlalchemy.dialects import postgresql, sqlite
+
+    from models.read_model import CaseEventRecord, CaseRecord
+
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    events = CaseEventRecord.__table__  # type: ignore[attr-defined]
+    insert_events = insert(events).on_conflict_do_nothing(index_elements=["case_number", "seq"])
+    cases = CaseRecord.__table__  # type: ignore[attr-defined]
+    upsert = insert(cases).values({name: bindparam(name) for name in (*FIXED, *CHANGING)})
+    # A replayed or late projection (an older seq) changes nothing: events are keyed by
+    # (case, seq), and the row only moves forward.
+    upsert_case = upsert.on_conflict_do_update(
+        index_elements=[cases.c.number],
+        set_={name: upsert.excluded[name] for name in CHANGING},
+        where=cases.c.seq < upsert.excluded.seq,
+    )
+    return insert_events, upsert_case
+
+
+# A case row's columns set once, when the case is first projected.
+FIXED = ("number", "case_id", "organisation", "company_name", "title", "details", "opened_at")
+# What a case's later views may change; title and details never do, and leaving them out
+# of the update keeps SQLite's text-search trigger from firing.
+CHANGING = (
+    "severity",
+    "status",
+    "tier",
+    "assignee",
+    "breached",
+    "next_due_at",
+    "updated_at",
+    "seq",
+    "view",
+)

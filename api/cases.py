@@ -7,8 +7,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Engine, func, literal, literal_column, or_, table
+from sqlalchemy import Engine, bindparam, func, literal, literal_column, or_, table
 from sqlalchemy import column as sql_column
+from sqlalchemy import select as sql_select
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 from temporalio.client import Client, WithStartWorkflowOperation, WorkflowUpdateFailedError
@@ -230,15 +231,19 @@ def _stored_view(engine: Engine, number: int) -> CaseView | None:
         return None
 
 
+_ACCESS = sql_select(CaseRecord.organisation, CaseRecord.tier).where(  # type: ignore[call-overload]
+    CaseRecord.number == bindparam("number")
+)
+
+
 def _stored_access(engine: Engine, number: int) -> tuple[str, int] | None:
+    with engine.connect() as connection:
+        row = connection.execute(_ACCESS, {"number": number}).first()
+    if row is not None:
+        return row[0], row[1]
     with Session(engine) as session:
-        row = session.exec(
-            select(CaseRecord.organisation, CaseRecord.tier).where(CaseRecord.number == number)
-        ).first()
-        if row is not None:
-            return row[0], row[1]
         _not_projected_yet(session, number)
-        return None
+    return None
 
 
 async def case_access(engine: Engine, client: Client, number: int) -> tuple[str, int]:
