@@ -68,7 +68,7 @@ class Settings(BaseSettings):
         ge=0,
         description="Workflows a worker keeps in memory (the SDK's default, 1000). A timer "
         "or action for a case outside the cache replays its whole history first, so set "
-        "it at least to the open cases one worker serves, memory allowing (about 0.25 MiB "
+        "it at least to the open cases one worker serves, memory allowing (about 0.2 MiB "
         "per case)",
     )
 

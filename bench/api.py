@@ -4,7 +4,8 @@ Run with `.venv/bin/python bench/api.py` (`--quick` for a short run). It starts 
 embedded dev server (SQLite file in WAL mode, the flags `tierline run` uses), then three
 processes beside it: the Tierline worker (`worker.py`), the API (`uvicorn api.app:app`,
 SQLite read model in a temporary directory) and a peer worker that runs this module's
-trivial workflows on the same sandboxed runner. Three measurements:
+trivial workflows on the same runner (`WORKFLOW_SANDBOX`, as `worker.py` reads it).
+Three measurements:
 
 - opening: cases opened per second through `POST /cases` (which answers once the case is
   in the read model; the bench checks the row right after each answer, and reads every
