@@ -83,7 +83,7 @@ PEER_ID = "bench-timer-{}"
 ARRIVALS_PER_S = 8.0
 # Room for every case that still has a clock running (arrivals x 5 minutes); a case whose
 # clocks have all breached waits for an agent and may leave the cache.
-CACHED_CASES = 3000
+CACHED_CASES = 3500
 POLL_SECONDS = 0.5
 PROGRESS_SECONDS = 30.0
 MIB = 1024 * 1024
