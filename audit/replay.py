@@ -293,7 +293,8 @@ def render_summary(summary: ReplaySummary, *, show_intact: bool = False) -> Tabl
         caption=(
             f"{summary.cases} cases: {summary.intact} intact, {summary.diverged} diverged, "
             f"{summary.errors} errors; {summary.runs} runs, {summary.events} events "
-            f"in {summary.seconds:.1f} s"
+            f"in {summary.seconds:.1f} s ({summary.runs_per_second:.0f} runs/s, "
+            f"{summary.events_per_second:.0f} events/s)"
         ),
     )
     table.add_column("case", justify="right")
@@ -324,6 +325,6 @@ def render_summary(summary: ReplaySummary, *, show_intact: bool = False) -> Tabl
         str(summary.runs),
         str(summary.events),
         "",
-        f"{summary.runs_per_second:.0f} runs/s, {summary.events_per_second:.0f} events/s",
+        "",
     )
     return table

@@ -76,6 +76,7 @@ with workflow.unsafe.imports_passed_through():
     from models.case import Actor, Role, case_workflow_id
     from models.commands import AddInternalNote
     from models.read_model import CaseRecord, make_engine
+    from settings import embedded_sqlite_flags
     from worker import workflow_runner
     from workflows.case import CaseWorkflow
     from workflows.search_attributes import dev_server_flags
@@ -344,10 +345,7 @@ def start_server(workdir: Path, dynamic_config: list[str]) -> tuple[Child, str]:
         str(free_port()),
         "--db-filename",
         str(workdir / "temporal.db"),
-        "--sqlite-pragma",
-        "journal_mode=wal",
-        "--sqlite-pragma",
-        "synchronous=normal",
+        *embedded_sqlite_flags(),
         "--log-level",
         "warn",
         *dev_server_flags(),

@@ -2,22 +2,24 @@
 
 Run with `.venv/bin/python bench/case_timers.py` (10,000 cases; `--cases 500` for a
 quick run). Each side gets a fresh embedded dev server (SQLite file in WAL mode, the
-flags `tierline run` uses) and one worker in its own process:
+flags `tierline run` uses) and one worker in its own process, and both sides run at
+once (`--no-together`: one after the other):
 
 - tierline: `worker.py` itself, with a SQLite read model in a temporary directory,
   and cases of the bench catalog (`bench/catalogs/bench.yaml`: 24x7, SLAs of 30 s to
   5 min, so every clock warns and breaches during the run);
 - peer_raw_timer: a workflow that only `workflow.sleep`s until the same due instants
   (the case's deadlines, replayed offline with `models.transitions`), on the same
-  sandboxed runner and worker defaults, with no activity and no read model.
+  workflow runner and worker defaults, with no activity and no read model.
 
 Both sides open cases the way the API does, update-with-start on `opened`, so a case
 counts as open once a worker has acknowledged it (for Tierline: once it is projected),
-with `--concurrency` opens in flight. Breach lateness is `at - due_at` of every
-`clock_breached` row of the read-model timeline, where `at` is `workflow.now()` of
-the workflow task that fired the timer; the peer reports `workflow.now() - due` the
-same way for the breach instants. A sample of histories splits lateness into setting
-the timer, the server firing it, and a worker picking up the task that follows.
+`--rate` cases a second with at most `--concurrency` opens in flight. Breach lateness
+is `at - due_at` of every `clock_breached` row of the read-model timeline, where `at` is
+`workflow.now()` of the workflow task that fired the timer; the peer reports
+`workflow.now() - due` the same way for the breach instants. A sample of histories
+splits lateness into setting the timer, the server firing it, and a worker picking up
+the task that follows.
 Peak RSS is VmHWM of the worker process. The last line printed is one JSON object.
 """
 
@@ -69,6 +71,7 @@ with workflow.unsafe.imports_passed_through():
     from models.read_model import CaseEventRecord, create_schema, make_engine
     from policies.catalog import load_catalog, resolve_plan
     from policies.plan_snapshot import PlanSnapshot
+    from settings import embedded_sqlite_flags
     from worker import workflow_runner
     from workflows.case import CaseStart, CaseWorkflow
     from workflows.search_attributes import dev_server_flags
@@ -78,12 +81,15 @@ PLAN = "timers"
 SEVERITIES = ("critical", "high", "normal", "low")
 TARGETS = {"breach_lateness_p99_s": 2.0, "worker_peak_rss_mib": 1024}
 PEER_ID = "bench-timer-{}"
-# Arrivals one worker and the dev server serve on 2 cores with room to spare: each case
-# asks for about 9 workflow tasks in the 5 minutes after it opens.
-ARRIVALS_PER_S = 8.0
-# Room for every case that still has a clock running (arrivals x 5 minutes); a case whose
-# clocks have all breached waits for an agent and may leave the cache.
-CACHED_CASES = 3500
+# Arrivals that one worker and the dev server serve on 2 cores with room to spare, both
+# sides at once: each case asks for about 9 workflow tasks in the 5 minutes after it
+# opens. At 8 a second, alone, the Tierline side fell behind after about 3,000 cases and
+# breaches came 10 to 30 s late; its dev server was the busy process (1 to 1.5 cores).
+ARRIVALS_PER_S = 4.0
+# Room for every case that still has a clock running (arrivals x 5 minutes) and more: a
+# case's clocks can sit idle for two minutes between events. A case whose clocks have all
+# breached waits for an agent and may leave the cache.
+CACHED_CASES = 2500
 POLL_SECONDS = 0.5
 PROGRESS_SECONDS = 30.0
 MIB = 1024 * 1024
@@ -307,10 +313,7 @@ def start_server(workdir: Path) -> tuple[Child, str]:
         str(free_port()),
         "--db-filename",
         str(workdir / "temporal.db"),
-        "--sqlite-pragma",
-        "journal_mode=wal",
-        "--sqlite-pragma",
-        "synchronous=normal",
+        *embedded_sqlite_flags(),
         "--log-level",
         "warn",
         *dev_server_flags(),
@@ -916,6 +919,7 @@ def report(args: argparse.Namespace, ours: dict[str, Any], peer: dict[str, Any] 
                 "cases": args.cases,
                 "concurrency": args.concurrency,
                 "arrivals_per_s": args.rate or None,
+                "sides_together": bool(args.peer and args.together),
                 "max_cached_workflows": args.max_cached,
                 "lateness": "at - due_at; at = workflow.now() of the task that fired the timer",
                 "tierline": public(ours),
@@ -928,8 +932,12 @@ def report(args: argparse.Namespace, ours: dict[str, Any], peer: dict[str, Any] 
 
 
 async def main(args: argparse.Namespace) -> None:
-    ours = await run_tierline(args)
-    peer = await run_peer(args) if args.peer else None
+    peer: dict[str, Any] | None
+    if args.peer and args.together:
+        ours, peer = await asyncio.gather(run_tierline(args), run_peer(args))
+    else:
+        ours = await run_tierline(args)
+        peer = await run_peer(args) if args.peer else None
     report(args, ours, peer)
 
 
@@ -945,6 +953,13 @@ def parse_args() -> argparse.Namespace:
     )
     parser.add_argument(
         "--peer", action=argparse.BooleanOptionalAction, default=True, help="run the peer too"
+    )
+    parser.add_argument(
+        "--together",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="run both sides at once, each on its own server and worker (paced arrivals "
+        "leave room for both; it halves the run and both meet the same machine)",
     )
     parser.add_argument(
         "--drain-timeout",

@@ -100,7 +100,7 @@ from models.commands import (  # noqa: E402
 )
 from models.read_model import create_schema, make_engine  # noqa: E402
 from policies.catalog import load_catalogs, resolve_plan  # noqa: E402
-from settings import Settings  # noqa: E402
+from settings import Settings, embedded_sqlite_flags  # noqa: E402
 from worker import build_worker, pin_time_zone_data  # noqa: E402
 from workflows.case import CaseStart, CaseWorkflow  # noqa: E402
 from workflows.search_attributes import ALL_KEYS  # noqa: E402
@@ -298,10 +298,7 @@ async def record(args: argparse.Namespace, cache: Path) -> dict[str, Any]:
             dev_server_database_filename=str(Path(scratch) / "temporal.db"),
             dev_server_log_level="error",
             dev_server_extra_args=[
-                "--sqlite-pragma",
-                "journal_mode=wal",
-                "--sqlite-pragma",
-                "synchronous=normal",
+                *embedded_sqlite_flags(),
                 "--dynamic-config-value",
                 f"limit.historyCount.suggestContinueAsNew={args.continue_as_new_after}",
             ],

@@ -21,7 +21,7 @@ from rich.console import Console
 
 from api.auth import bootstrap_admin
 from models.read_model import create_schema, make_engine
-from settings import ROOT, Settings, get_settings
+from settings import ROOT, Settings, embedded_sqlite_flags, get_settings
 from workflows.search_attributes import dev_server_flags
 
 console = Console()
@@ -49,10 +49,7 @@ def dev_server_command(settings: Settings) -> list[str]:
         str(settings.var_dir / "temporal.db"),
         "--namespace",
         settings.temporal_namespace,
-        "--sqlite-pragma",
-        "journal_mode=wal",
-        "--sqlite-pragma",
-        "synchronous=normal",
+        *embedded_sqlite_flags(),
         "--log-level",
         "warn",
         *dev_server_flags(),

@@ -199,3 +199,6 @@ async def test_bulk_replay_against_changed_code_diverges_every_case() -> None:
     assert f"{len(cases)} diverged" in text
     assert f"event {continued.diverging_event.event_id if continued.diverging_event else 0}" in text
     assert "not intact" in text
+    totals = next(line for line in text.splitlines() if line.strip("│ ").startswith("all "))
+    assert "runs/s" not in totals  # the rate is in the caption, not in the reason column
+    assert "runs/s" in text
