@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from temporalio import workflow
 from temporalio.common import RawValue, RetryPolicy
@@ -54,6 +54,9 @@ PROJECTION_TIMEOUT = timedelta(seconds=30)
 # Cases started before this patch project through a regular activity (two more round
 # trips to the server per recorded change) and upsert search attributes on every change.
 LOCAL_PROJECTION = "projection-local-activity"
+# Cases started before this patch cancel and start their deadline timer again on every
+# change, even one that leaves the next deadline where it was (an internal note).
+KEPT_DEADLINE_TIMER = "kept-deadline-timer"
 DELIVERY_TIMEOUT = timedelta(seconds=30)
 DELIVERY_RETRY = RetryPolicy(
     initial_interval=timedelta(seconds=1),
@@ -98,6 +101,8 @@ class CaseWorkflow:
         self._changed = False
         self._deliveries: list[asyncio.Future[None]] = []
         self._search_attributes: tuple[object, ...] | None = None
+        # The durable timer for the next deadline, and that deadline: kept while it holds.
+        self._timer: tuple[datetime, asyncio.Task[None]] | None = None
         # What the validator of the update now running worked out, for its handler.
         self._validated: tuple[CaseCommand, CaseState, transitions.Outcome] | None = None
 
@@ -114,6 +119,7 @@ class CaseWorkflow:
                     self._state = state
                     await self._record(facts)
                 await self._continue_as_new_if_suggested()
+            self._cancel_timer()
             if not await self._reopened_within_window():
                 break
         await workflow.wait_condition(self._settled)
@@ -160,13 +166,44 @@ class CaseWorkflow:
             timeout = (deadline - workflow.now()).total_seconds()
             if timeout <= 0:
                 return
-        try:
-            await workflow.wait_condition(
-                lambda: self._changed or workflow.info().is_continue_as_new_suggested(),
-                timeout=timeout,
+        if not workflow.patched(KEPT_DEADLINE_TIMER):
+            try:
+                await workflow.wait_condition(
+                    lambda: self._changed or workflow.info().is_continue_as_new_suggested(),
+                    timeout=timeout,
+                )
+            except TimeoutError:
+                pass
+            return
+        timer = self._timer_for(deadline, timeout)
+        await workflow.wait_condition(
+            lambda: (
+                self._changed
+                or (timer is not None and timer.done())
+                or workflow.info().is_continue_as_new_suggested()
             )
-        except TimeoutError:
-            pass
+        )
+
+    def _timer_for(
+        self, deadline: datetime | None, timeout: float | None
+    ) -> asyncio.Task[None] | None:
+        """The running timer if it is set for this deadline, else a new one (the old one
+        cancelled): a change that leaves the deadline alone writes no timer events."""
+        if self._timer is not None:
+            due, timer = self._timer
+            if due == deadline and not timer.done():
+                return timer
+            self._cancel_timer()
+        if deadline is None or timeout is None:
+            return None
+        timer = asyncio.create_task(workflow.sleep(timeout))
+        self._timer = (deadline, timer)
+        return timer
+
+    def _cancel_timer(self) -> None:
+        if self._timer is not None:
+            self._timer[1].cancel()
+            self._timer = None
 
     def _settled(self) -> bool:
         """No handler is running and every notification is delivered (or given up on)."""

@@ -9,11 +9,11 @@ Existing files are kept: they are what older workflow code recorded, and the gat
 exists to prove new code still replays them. The files directly in this directory
 were recorded before the `projection-local-activity` patch; each later generation of
 the workflow gets a directory of its own (`local-projection/`: projection as a local
-activity). Add scenarios when the workflow learns something new; overwrite only on
-purpose:
+activity; `kept-timer/`: a change that leaves the next deadline alone keeps its
+timer). Add scenarios when the workflow learns something new; overwrite only on purpose:
 
     .venv/bin/python -m tests.histories.record                          # missing scenarios
-    .venv/bin/python -m tests.histories.record --into local-projection  # a generation
+    .venv/bin/python -m tests.histories.record --into kept-timer        # a generation
     .venv/bin/python -m tests.histories.record --force                  # re-record all
 """
 

@@ -21,6 +21,7 @@ from temporalio.testing import WorkflowEnvironment
 from models.case import CaseRouting, CaseStatus
 from models.clocks import ClockName, ClockState
 from models.commands import (
+    AddInternalNote,
     ChangeSeverity,
     CloseCase,
     CloseOutOfScope,
@@ -271,6 +272,36 @@ async def test_severity_change_recomputes_clocks_from_the_start(
     assert resolution.due_at is not None
     assert abs(resolution.due_at - (opened_at + timedelta(hours=4))) < timedelta(seconds=2)
     assert view.severity == "critical"
+
+
+async def test_a_note_keeps_the_deadline_timer_and_a_severity_change_replaces_it(
+    client: Client, time_skipping_env: WorkflowEnvironment, task_queue: str
+) -> None:
+    timer_events = {EventType.EVENT_TYPE_TIMER_STARTED, EventType.EVENT_TYPE_TIMER_CANCELED}
+
+    async def timers_written(handle: CaseHandle, since: int) -> list[EventType.ValueType]:
+        history = await handle.fetch_history()
+        return [e.event_type for e in history.events[since:] if e.event_type in timer_events]
+
+    now = await time_skipping_env.get_current_time()
+    handle = await start(client, open_case(8, "short-sla:fast", now, severity="normal"), task_queue)
+    before = len((await handle.fetch_history()).events)
+    await handle.execute_update(
+        CaseWorkflow.add_note, AddInternalNote(actor=AGENT, note="called back")
+    )
+    # The note moves no deadline: the timer for the 30-minute warning runs on untouched.
+    assert await timers_written(handle, before) == []
+    before = len((await handle.fetch_history()).events)
+    await handle.execute_update(
+        CaseWorkflow.change_severity,
+        ChangeSeverity(actor=AGENT, severity="critical", reason="all users are affected"),
+    )
+    # Critical warns after 7.5 minutes: the old timer goes, one for the new deadline comes.
+    written = await timers_written(handle, before)
+    assert sorted(written) == sorted(timer_events)
+    await skip_to(time_skipping_env, now + timedelta(minutes=11))
+    view = await view_when(handle, lambda v: clock(v, ClockName.first_response).breached)
+    assert clock(view, ClockName.first_response).warned
 
 
 async def test_tier1_target_moves_the_case_to_tier2(

@@ -23,8 +23,10 @@ from workflows.quota import QuotaWorkflow
 
 HISTORIES = Path(__file__).parents[1] / "histories"
 # One directory per generation of the workflow: the top level was recorded before the
-# `projection-local-activity` patch, `local-projection/` after it.
-GENERATIONS = [HISTORIES, HISTORIES / "local-projection"]
+# `projection-local-activity` patch, `local-projection/` after it, `kept-timer/` after
+# the `kept-deadline-timer` patch as well.
+LOCAL_PROJECTION = [HISTORIES / "local-projection", HISTORIES / "kept-timer"]
+GENERATIONS = [HISTORIES, *LOCAL_PROJECTION]
 STORED = sorted(HISTORIES.rglob("*.json"))
 # What the stored cases went through between them; each must stay covered.
 REQUIRED = {
@@ -79,7 +81,7 @@ def test_each_generation_records_projection_its_own_way() -> None:
     replaying both proves the patch keeps running cases of either kind going."""
     for path in HISTORIES.glob("*.json"):
         assert local_activities(load(path)) == 0, path.name
-    for path in (HISTORIES / "local-projection").glob("*.json"):
+    for path in (path for generation in LOCAL_PROJECTION for path in generation.glob("*.json")):
         history = load(path)
         scheduled = [
             event.activity_task_scheduled_event_attributes.activity_type.name
@@ -89,6 +91,19 @@ def test_each_generation_records_projection_its_own_way() -> None:
         assert "project_case" not in scheduled, path.name
         if path.stem != "refused":
             assert local_activities(history) > 0, path.name
+
+
+def timers_started(history: WorkflowHistory) -> int:
+    return sum(event.event_type == EventType.EVENT_TYPE_TIMER_STARTED for event in history.events)
+
+
+def test_the_kept_timer_generation_starts_fewer_timers() -> None:
+    """The run of notes that rolled over: before the patch every note cancelled and
+    started the deadline timer again; after it, one timer serves every note."""
+    older = load(HISTORIES / "local-projection" / "continued-as-new-1.json")
+    kept = load(HISTORIES / "kept-timer" / "continued-as-new-1.json")
+    assert timers_started(older) > 1
+    assert timers_started(kept) == 1
 
 
 RUNNERS = {"sandboxed": sandboxed_runner, "unsandboxed": UnsandboxedWorkflowRunner}
