@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from temporalio import activity
+from temporalio.common import RawValue
 
 from models.case import CaseProjected
 
@@ -30,12 +31,13 @@ class CaseProjection:
         self._write(event)
 
     @activity.defn(name=PROJECT_CASE_LOCAL)
-    def project_case_local(self, event: CaseProjected) -> CaseProjected:
+    def project_case_local(self, projected: RawValue) -> RawValue:
         """The same write, run as a local activity in the workflow task that recorded the
         facts. A local activity's input is not in the history, so it returns what it
-        projected: the marker that records its result keeps the events for audit."""
-        self._write(event)
-        return event
+        projected (a `CaseProjected`), the payload as it came rather than encoded again:
+        the marker that records its result keeps the events for audit."""
+        self._write(CaseProjected.model_validate_json(projected.payload.data))
+        return projected
 
     def _write(self, event: CaseProjected) -> None:
         # Imported here so the workflow sandbox never loads SQL code through this module.

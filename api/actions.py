@@ -7,12 +7,13 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, create_model
 from temporalio.client import Client, WorkflowUpdateFailedError
+from temporalio.common import RawValue
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
 from api.errors import Conflict
 from api.limits import KeyedLimiter, update_with_retry
-from models.case import Actor, CaseView, Role, case_workflow_id
+from models.case import Actor, Role, case_workflow_id
 from models.commands import (
     AddInternalNote,
     AssignCase,
@@ -43,6 +44,12 @@ class Action:
     @property
     def body(self) -> type[BaseModel]:
         return _bodies[self.path]
+
+    @property
+    def update_name(self) -> str:
+        """The workflow update's name (its method's: no update here is renamed)."""
+        name: str = self.update.__name__
+        return name
 
 
 STAFF = (Role.agent,)
@@ -147,19 +154,24 @@ async def perform(
     body: BaseModel,
     actor: Actor,
     idempotency_key: str | None,
-) -> CaseView:
-    """Send the action to the case; a refusal becomes 409 with the workflow's reason."""
+) -> bytes:
+    """Send the action to the case; a refusal becomes 409 with the workflow's reason.
+
+    Returns the case's new view as the JSON the workflow encoded it in (a `CaseView`):
+    passed through to the caller as it is, rather than decoded, validated and encoded
+    again on its way out."""
     command = action.command.model_validate({**body.model_dump(), "actor": actor})
     workflow_id = case_workflow_id(number)
     handle = client.get_workflow_handle_for(CaseWorkflow.run, workflow_id)
 
-    async def call() -> CaseView:
-        result: CaseView = await handle.execute_update(
-            action.update,
+    async def call() -> bytes:
+        result: RawValue = await handle.execute_update(
+            action.update_name,
             command,
             id=f"{action.path}:{idempotency_key}" if idempotency_key else None,
+            result_type=RawValue,
         )
-        return result
+        return result.payload.data
 
     try:
         return await update_with_retry(limiter, workflow_id, call)

@@ -69,7 +69,7 @@ def issue_token(session: Session, user_id: str, label: str = "") -> tuple[ApiTok
 
 # The caller behind a token digest, in one query (an outer join: a token whose user is
 # gone says so).
-_CALLER = (
+CALLER = (
     sql_select(ApiToken.revoked_at, User.id, User.role, User.organisation, User.tiers)  # type: ignore[call-overload]
     .select_from(ApiToken)
     .outerjoin(User, User.id == ApiToken.user_id)
@@ -77,20 +77,38 @@ _CALLER = (
 )
 
 
-def authenticate(
-    engine: EngineDep, authorization: Annotated[str | None, Header()] = None
-) -> Principal:
-    # A short connection of its own: the request may then wait on Temporal holding none.
+def bearer_digest(authorization: str | None) -> str:
+    """The digest of the header's bearer token (401 without one)."""
     scheme, _, token = (authorization or "").partition(" ")
     if scheme.lower() != "bearer" or not token:
         raise Unauthenticated("send 'Authorization: Bearer <token>'")
-    with engine.connect() as connection:
-        row = connection.execute(_CALLER, {"digest": digest(token)}).first()
+    return digest(token)
+
+
+def principal_from(row: Any) -> Principal:
+    """The caller from a row of `CALLER` (or a statement that starts with its columns)."""
     if row is None or row.revoked_at is not None:
         raise Unauthenticated("the token is unknown or revoked")
     if row.id is None:
         raise Unauthenticated("the token's user no longer exists")
     return Principal(id=row.id, role=Role(row.role), organisation=row.organisation, tiers=row.tiers)
+
+
+def authenticate(
+    engine: EngineDep, authorization: Annotated[str | None, Header()] = None
+) -> Principal:
+    # A short connection of its own: the request may then wait on Temporal holding none.
+    token_digest = bearer_digest(authorization)
+    with engine.connect() as connection:
+        row = connection.execute(CALLER, {"digest": token_digest}).first()
+    return principal_from(row)
+
+
+def check_role(user: Principal, roles: tuple[Role, ...]) -> None:
+    """403 unless the caller has one of these roles (admins always may)."""
+    if user.role not in (*roles, Role.admin):
+        allowed = ", ".join(role.value for role in (*roles, Role.admin))
+        raise Forbidden(f"a {user.role.value} may not do this; allowed: {allowed}")
 
 
 CurrentUser = Annotated[Principal, Depends(authenticate)]
@@ -99,10 +117,8 @@ CurrentUser = Annotated[Principal, Depends(authenticate)]
 def require(*roles: Role) -> Any:
     """A dependency that lets only these roles (and admins) through."""
 
-    def check(user: CurrentUser) -> Principal:
-        if user.role not in (*roles, Role.admin):
-            allowed = ", ".join(role.value for role in (*roles, Role.admin))
-            raise Forbidden(f"a {user.role.value} may not do this; allowed: {allowed}")
+    async def check(user: CurrentUser) -> Principal:  # no I/O: off the thread pool
+        check_role(user, roles)
         return user
 
     return Depends(check)

@@ -1,4 +1,7 @@
-"""Typed dependencies shared by the routes."""
+"""Typed dependencies shared by the routes.
+
+Those that only read the application's state are `async def`: FastAPI runs a plain
+`def` dependency on its thread pool, a thread hop per dependency and request."""
 
 from __future__ import annotations
 
@@ -15,12 +18,12 @@ from policies.catalog import Catalog
 from settings import Settings
 
 
-def get_settings_dep(request: Request) -> Settings:
+async def get_settings_dep(request: Request) -> Settings:
     settings: Settings = request.app.state.settings
     return settings
 
 
-def get_engine(request: Request) -> Engine:
+async def get_engine(request: Request) -> Engine:
     engine: Engine = request.app.state.engine
     return engine
 
@@ -30,17 +33,17 @@ def get_session(engine: Annotated[Engine, Depends(get_engine)]) -> Iterator[Sess
         yield session
 
 
-def get_temporal(request: Request) -> Client:
+async def get_temporal(request: Request) -> Client:
     client: Client = request.app.state.temporal
     return client
 
 
-def get_catalogs(request: Request) -> dict[str, Catalog]:
+async def get_catalogs(request: Request) -> dict[str, Catalog]:
     catalogs: dict[str, Catalog] = request.app.state.catalogs
     return catalogs
 
 
-def get_limiter(request: Request) -> KeyedLimiter:
+async def get_limiter(request: Request) -> KeyedLimiter:
     limiter: KeyedLimiter = request.app.state.limiter
     return limiter
 

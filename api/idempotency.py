@@ -263,7 +263,7 @@ class IdempotencyMiddleware:
             )
 
 
-def idempotency_key_header(
+async def idempotency_key_header(
     key: Annotated[
         str | None,
         Header(
