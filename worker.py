@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import zoneinfo
 from concurrent.futures import ThreadPoolExecutor
@@ -138,6 +139,25 @@ def build_worker(
     )
 
 
+# The cyclic garbage collector's thresholds for a worker: a young collection every
+# 20,000 net allocations rather than 700, an older one after 20 of those rather than 10.
+GC_THRESHOLDS = (20_000, 20, 20)
+
+
+def tune_gc() -> None:
+    """Keep the cyclic garbage collector off the worker's hot path.
+
+    A worker's heap is mostly long-lived: the modules it imported (about 200,000 objects)
+    and the cached workflows. With CPython's defaults a full collection walked all of it
+    every few seconds under load (0.66 s each with 440,000 objects, stalling every
+    workflow task meanwhile) and collections took about 0.5 ms of CPU per case update.
+    What was imported at start is frozen (never collected), and collections run less
+    often; cyclic garbage is still collected, a little later."""
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(*GC_THRESHOLDS)
+
+
 def pin_time_zone_data() -> None:
     """Read zones from the pinned `tzdata` package, not the host's files, so every worker
     computes the same deadlines and replays agree across machines."""
@@ -154,6 +174,7 @@ async def main() -> None:
     await ensure_search_attributes(client, settings.temporal_namespace)
     with ThreadPoolExecutor(max_workers=16) as executor:
         worker = build_worker(client, engine, settings.temporal_task_queue, executor, settings)
+        tune_gc()
         log.info(
             "worker polling %s on %s",
             settings.temporal_task_queue,

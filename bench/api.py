@@ -78,7 +78,7 @@ with workflow.unsafe.imports_passed_through():
     from models.commands import AddInternalNote
     from models.read_model import CaseRecord, make_engine
     from settings import embedded_sqlite_flags
-    from worker import workflow_runner
+    from worker import tune_gc, workflow_runner
     from workflows.case import CaseWorkflow
     from workflows.search_attributes import dev_server_flags
 
@@ -158,6 +158,7 @@ async def serve_peer_worker(address: str, task_queue: str) -> None:
         activities=[noop],
         workflow_runner=workflow_runner(),
     )
+    tune_gc()  # the collector settings worker.py runs with
     print(f"worker polling {task_queue}", file=sys.stderr, flush=True)
     await worker.run()
 
@@ -1140,7 +1141,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--cases", type=int, help="cases opened per side (default 2000)")
     parser.add_argument("--concurrency", type=int, default=32, help="opens in flight per side")
     parser.add_argument("--clients", type=int, default=20, help="clients acting on cases")
-    parser.add_argument("--actions", type=int, help="actions per client per side (default 50)")
+    parser.add_argument("--actions", type=int, help="actions per client per side (default 150)")
     parser.add_argument("--rounds", type=int, default=4, help="rounds the sides alternate in")
     parser.add_argument("--list-rows", type=int, help="synthetic cases (default 100000)")
     parser.add_argument("--list-samples", type=int, help="requests per list query (default 200)")
@@ -1163,7 +1164,7 @@ def parse_args() -> argparse.Namespace:
     defaults = (
         {"cases": 200, "actions": 10, "list_rows": 10_000, "list_samples": 30}
         if args.quick
-        else {"cases": 2_000, "actions": 50, "list_rows": 100_000, "list_samples": 200}
+        else {"cases": 2_000, "actions": 150, "list_rows": 100_000, "list_samples": 200}
     )
     for name, value in defaults.items():
         if getattr(args, name) is None:
