@@ -15,8 +15,8 @@ Three measurements:
 - actions: the round trip of an agent action (`POST /cases/{n}/notes`, answered with the
   case's new state) from `--clients` clients, each on a case of its own, against a raw
   update of a trivial workflow (one per client) that only counts; and, to tell the API's
+  share from the workflow's, the same note as an update sent straight to as many other
   cases;
-  share from the workflow's, the same note as an update sent straight to 20 other cases;
 - lists: `--list-rows` synthetic cases are bulk-inserted into the read model (a spread
   of organisations, statuses, tiers, severities, assignees and due instants, each with a
   full case view), then `GET /cases` with typical filters and `GET /queues/{tier}` are
