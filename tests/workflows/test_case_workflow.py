@@ -8,8 +8,7 @@ import hashlib
 import hmac
 from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime, timedelta
-from zoneinfo import ZoneInfo
+from datetime import timedelta
 
 import pytest
 from sqlalchemy import Engine
@@ -45,10 +44,10 @@ from tests.workflows.case_harness import (
     terminate_started,
     view_when,
 )
+from tests.workflows.office_hours import BERLIN, EU_OFFICE, friday_before_open_monday
 from worker import build_worker
 from workflows.case import CaseWorkflow
 
-BERLIN = ZoneInfo("Europe/Berlin")
 WORKFLOW_TASK_EVENTS = {
     EventType.EVENT_TYPE_WORKFLOW_TASK_SCHEDULED,
     EventType.EVENT_TYPE_WORKFLOW_TASK_STARTED,
@@ -97,21 +96,16 @@ def kinds(engine: Engine, number: int) -> list[str]:
     return [e.kind for e in events(engine, number)]
 
 
-def next_weekday_at(now: datetime, weekday: int, hour: int) -> datetime:
-    local = now.astimezone(BERLIN)
-    day = local.date() + timedelta(days=(weekday - local.weekday()) % 7 or 7)
-    # Skip weeks around German public holidays so the test reads a plain weekend.
-    return datetime(day.year, day.month, day.day, hour, tzinfo=BERLIN)
-
-
 async def test_seed_001_gold_first_response_runs_over_the_weekend(
     client: Client,
     time_skipping_env: WorkflowEnvironment,
     sqlite_engine: Engine,
     task_queue: str,
 ) -> None:
-    now = await time_skipping_env.get_current_time()
-    friday = next_weekday_at(now, weekday=4, hour=16)
+    # A working Friday before a working Monday (Germany's holidays skipped), so the test
+    # reads a plain weekend whatever day it runs.
+    day = friday_before_open_monday(EU_OFFICE, await time_skipping_env.get_current_time())
+    friday = EU_OFFICE.at(day, 16)
     await skip_to(time_skipping_env, friday)
     handle = await start(
         client, open_case(1, "eu-software-001:gold", friday, severity="sev1"), task_queue
@@ -120,10 +114,8 @@ async def test_seed_001_gold_first_response_runs_over_the_weekend(
     first_response = clock(opened, ClockName.first_response)
     assert first_response.due_at is not None and first_response.due_local is not None
     due_local = first_response.due_at.astimezone(BERLIN)
-    # Friday 16:00 + 8 business hours on Mon-Fri 09:00-17:00 is Monday 16:00
-    # (or the next working day's 16:00 when Monday is a public holiday).
-    assert due_local.weekday() in (0, 1)
-    expected = due_local.replace(hour=16, minute=0, second=0, microsecond=0)
+    # Friday 16:00 + 8 business hours on Mon-Fri 09:00-17:00 is Monday 16:00.
+    expected = EU_OFFICE.at(day + timedelta(days=3), 16)
     # The case opened a fraction of a second after 16:00; business time counts whole seconds.
     assert timedelta(0) <= due_local - expected <= timedelta(seconds=1)
     assert first_response.due_local.startswith(due_local.date().isoformat())
