@@ -26,7 +26,12 @@ def utcnow() -> datetime:
 
 
 class CaseNumber(SQLModel, table=True):
-    """One row per case number handed out; the idempotency key makes a retried open harmless."""
+    """One row per case number handed out; the idempotency key makes a retried open harmless.
+
+    `idempotency_key` holds the SHA-256 of the caller, the organisation and the client's
+    key (`api.cases.scoped_key`), never the key alone: two callers who pick the same key
+    get two numbers. Rows from before that hold the raw key, which no digest can equal.
+    """
 
     __tablename__ = "case_numbers"
 
@@ -250,6 +255,21 @@ class IdempotentRequest(SQLModel, table=True):
     content_type: str | None = Field(default=None, max_length=200)
     body: str | None = None
     created_at: datetime = Field(default_factory=utcnow, index=True)
+    # The API process (`ApiInstance.id`) running the first request: a retry finding the
+    # claim of a process that is gone takes it over at once.
+    owner: str | None = Field(default=None, max_length=64)
+
+
+class ApiInstance(SQLModel, table=True):
+    """A running API process, seen by its heartbeat; the owner of idempotency claims."""
+
+    __tablename__ = "api_instances"
+
+    id: str = Field(primary_key=True, max_length=64)
+    host: str = Field(max_length=255)
+    pid: int
+    started_at: datetime = Field(default_factory=utcnow)
+    seen_at: datetime = Field(default_factory=utcnow)
 
 
 # SQLite lets one connection write at a time; the others sleep in its busy handler, which

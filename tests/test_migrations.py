@@ -43,6 +43,7 @@ TABLES = {
     "notice_organisations",
     "releases",
     "idempotent_requests",
+    "api_instances",
 }
 
 
