@@ -146,6 +146,14 @@ def _body_model(command: type[CaseCommand]) -> type[BaseModel]:
 _bodies = {action.path: _body_model(action.command) for action in ACTIONS}
 
 
+def update_id(action: Action, actor: Actor, idempotency_key: str | None) -> str | None:
+    """The workflow update id of a keyed action: the client's key belongs to its caller,
+    so the same key from two callers is two actions, and neither sees the other's result."""
+    if not idempotency_key:
+        return None
+    return f"{action.path}:{actor.id}:{idempotency_key}"
+
+
 async def perform(
     client: Client,
     limiter: KeyedLimiter,
@@ -168,7 +176,7 @@ async def perform(
         result: RawValue = await handle.execute_update(
             action.update_name,
             command,
-            id=f"{action.path}:{idempotency_key}" if idempotency_key else None,
+            id=update_id(action, actor, idempotency_key),
             result_type=RawValue,
         )
         return result.payload.data

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -60,22 +61,27 @@ class QuotaExhausted(TierlineError):
     title = "Incident quota exhausted"
 
 
-def allocate_number(session: Session, idempotency_key: str | None) -> int:
-    """A new case number, or the one already handed out for this idempotency key."""
-    if idempotency_key is not None:
-        existing = session.exec(
-            select(CaseNumber).where(CaseNumber.idempotency_key == idempotency_key)
-        ).first()
+def scoped_key(caller: str, organisation: str, idempotency_key: str) -> str:
+    """The key a case number is filed under: the client's key belongs to its caller and
+    the organisation the case is for, so another caller's same key is another case."""
+    scope = "\x1f".join((caller, organisation, idempotency_key))
+    return hashlib.sha256(scope.encode()).hexdigest()
+
+
+def allocate_number(session: Session, key: str | None) -> int:
+    """A new case number, or the one already handed out for this (scoped) key."""
+    if key is not None:
+        existing = session.exec(select(CaseNumber).where(CaseNumber.idempotency_key == key)).first()
         if existing is not None and existing.number is not None:
             return existing.number
-    row = CaseNumber(idempotency_key=idempotency_key)
+    row = CaseNumber(idempotency_key=key)
     session.add(row)
     try:
         session.commit()
     except IntegrityError:
         # A concurrent request with the same key won the insert: use its number.
         session.rollback()
-        return allocate_number(session, idempotency_key)
+        return allocate_number(session, key)
     session.refresh(row)
     assert row.number is not None
     return row.number
@@ -191,7 +197,10 @@ def prepare_open(
     with Session(engine) as session:
         organisation, plan = frozen_plan(session, catalogs, details, now)
         routing = routing_for(organisation, settings)
-        number = allocate_number(session, idempotency_key)
+        key = None
+        if idempotency_key is not None:
+            key = scoped_key(opened_by.id, details.organisation, idempotency_key)
+        number = allocate_number(session, key)
     command = OpenCase(
         number=number, details=details, plan=plan, routing=routing, opened_by=opened_by
     )
@@ -290,6 +299,16 @@ class CaseFilters:
     text: str | None = None
 
 
+LIKE_ESCAPE = "\\"
+
+
+def like_literal(word: str) -> str:
+    """`word` as a LIKE pattern that matches only itself."""
+    for special in (LIKE_ESCAPE, "%", "_"):
+        word = word.replace(special, LIKE_ESCAPE + special)
+    return word
+
+
 # The columns a list shows: never the full view JSON, which a page has no use for.
 SUMMARY_COLUMNS = tuple(getattr(CaseRecord, name) for name in CaseSummary.model_fields)
 # A text search counts its matches up to this many; a word in most cases ("report")
@@ -345,10 +364,14 @@ def _listing(engine: Engine, filters: CaseFilters) -> _Listing:
         listing.phrase = " ".join('"' + word.replace('"', '""') + '"' for word in indexed)
         words = [word for word in words if len(word) < SEARCH_MIN_WORD]
     for word in words:
-        # PostgreSQL serves ILIKE from its trigram indexes; short words scan.
-        pattern = f"%{word}%"
+        # PostgreSQL serves ILIKE from its trigram indexes; short words scan. The word is
+        # matched literally: `%`, `_` and the escape character itself lose their meaning.
+        pattern = "%" + like_literal(word) + "%"
         conditions.append(
-            or_(col(CaseRecord.title).ilike(pattern), col(CaseRecord.details).ilike(pattern))
+            or_(
+                col(CaseRecord.title).ilike(pattern, escape=LIKE_ESCAPE),
+                col(CaseRecord.details).ilike(pattern, escape=LIKE_ESCAPE),
+            )
         )
     return listing
 

@@ -48,6 +48,7 @@ class Api:
     admin: httpx.AsyncClient
     users: dict[str, httpx.AsyncClient]
     token_ids: dict[str, int]
+    engine: Engine
 
     def __getattr__(self, user: str) -> httpx.AsyncClient:
         return self.users[user]
@@ -108,7 +109,7 @@ async def api(
             assert (await admin.post("/users", json=user)).status_code == 201
             issued = (await admin.post(f"/users/{user['id']}/tokens", json={})).json()
             users[user["id"]], token_ids[user["id"]] = client(issued["token"]), issued["id"]
-        yield Api(client(None), admin, users, token_ids)
+        yield Api(client(None), admin, users, token_ids, read_model)
         for made in clients:
             await made.aclose()
         server.should_exit = True

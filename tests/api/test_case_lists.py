@@ -67,3 +67,35 @@ def test_text_search_counts_up_to_the_cap_and_pages_newest_first(read_model: Eng
     assert list_cases(read_model, due, limit=1, offset=0).total == len(
         [n for n in range(1, total + 1) if n % 48 == 0]
     )
+
+
+def test_percent_underscore_and_backslash_in_q_match_only_themselves(read_model: Engine) -> None:
+    """`q` words are literal text, on both databases and for short and long words alike."""
+    titles = {
+        1: "Uptime 99 percent",
+        2: "Discount 50% off",
+        3: "Field user_id empty",
+        4: "Field userXid empty",
+        5: r"Path C:\temp missing",
+        6: "Path C:xtemp missing",
+    }
+    made = rows(len(titles))
+    for row in made:
+        row["title"] = titles[int(str(row["number"]))]
+        row["details"] = ""
+    with read_model.begin() as connection:
+        connection.execute(insert(CaseRecord), made)
+
+    def found(text: str) -> set[int]:
+        page = list_cases(read_model, CaseFilters(text=text), limit=50, offset=0)
+        return {item.number for item in page.items}
+
+    assert found("per%nt") == set()
+    assert found("%") == {2}
+    assert found("0%") == {2}
+    assert found("50%") == {2}
+    assert found("r_id") == {3}
+    assert found("_") == {3}
+    assert found("user_id") == {3}
+    assert found("C:\\temp") == {5}
+    assert found("\\") == {5}
