@@ -10,6 +10,7 @@ from fastapi import FastAPI
 from api import errors
 from api.auth import bootstrap_admin
 from api.idempotency import IdempotencyMiddleware
+from api.instances import registered
 from api.limits import KeyedLimiter
 from api.routes import (
     audit,
@@ -40,7 +41,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         create_schema(app.state.engine)
         bootstrap_admin(app.state.engine, settings.var_dir)
         app.state.temporal = await connect(settings)
-        yield
+        async with registered(app.state.engine) as instance:
+            app.state.instance = instance
+            yield
         app.state.engine.dispose()
 
     app = FastAPI(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+import uuid
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -11,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 PROBLEM_JSON = "application/problem+json"
+log = logging.getLogger("tierline.api")
 
 
 class FieldError(BaseModel):
@@ -41,6 +44,7 @@ PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
         (404, "Not found, or not visible to the caller"),
         (409, "Not allowed in the current state"),
         (422, "Invalid request: every bad field is named"),
+        (500, "An unexpected error; its correlation id is in the server's log"),
         (503, "A dependency is unavailable"),
     )
 }
@@ -99,3 +103,26 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(StarletteHTTPException)
     async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
         return problem(exc.status_code, str(exc.detail), str(exc.detail))
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        """The last resort: any error no handler knows is a 500 problem document whose
+        correlation id is also in the log line with the traceback."""
+        correlation_id = uuid.uuid4().hex
+        log.error(
+            "unexpected error %s on %s %s: %s: %s",
+            correlation_id,
+            request.method,
+            request.url.path,
+            type(exc).__name__,
+            exc,
+            exc_info=exc,
+        )
+        response = problem(
+            500,
+            "Internal server error",
+            f"an unexpected error; quote correlation id {correlation_id}",
+            correlation_id=correlation_id,
+        )
+        response.headers["X-Correlation-Id"] = correlation_id
+        return response

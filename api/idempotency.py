@@ -19,18 +19,20 @@ from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
 from fastapi import Depends, Header
-from sqlalchemy import Engine, delete
+from sqlalchemy import Engine, delete, update
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.auth import digest
 from api.errors import PROBLEM_JSON
+from api.instances import Instance, is_gone
 from models.read_model import ApiToken, IdempotentRequest
 
 HEADER = b"idempotency-key"
 MAX_KEY_LENGTH = 200
-# A claim this old belongs to a request whose process died: a retry may take it over.
+# A claim recorded without its owner (before owners were recorded) is taken over once
+# it is this old; one with an owner as soon as that API process is gone (api.instances).
 ABANDONED_AFTER = timedelta(minutes=5)
 # A retry that arrives while the first request runs waits this long for its answer.
 IN_FLIGHT_WAIT_SECONDS = 25.0
@@ -38,10 +40,12 @@ IN_FLIGHT_POLL_SECONDS = 0.05
 
 
 def request_digest(body: bytes) -> str:
-    """The body's SHA-256; JSON is compared by content, not by spacing or key order."""
+    """The body's SHA-256; JSON is compared by content, not by spacing or key order. A
+    body that is not JSON (or nests too deeply to read) is compared byte for byte; the
+    route then refuses it."""
     try:
         canonical = json.dumps(json.loads(body), sort_keys=True, separators=(",", ":")).encode()
-    except ValueError:
+    except (ValueError, RecursionError):
         canonical = body
     return hashlib.sha256(canonical).hexdigest()
 
@@ -58,12 +62,22 @@ def _as_utc(moment: datetime) -> datetime:
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
+def _abandoned(session: Session, me: Instance, stored: IdempotentRequest) -> bool:
+    """A claim whose request can no longer answer: its API process is gone (a claim from
+    before owners were recorded: when it is older than ABANDONED_AFTER)."""
+    if stored.status_code is not None:
+        return False
+    if stored.owner is None:
+        return datetime.now(UTC) - _as_utc(stored.created_at) > ABANDONED_AFTER
+    return is_gone(session, me, stored.owner)
+
+
 def claim(
-    engine: Engine, authorization: str, route: str, key: str, body_digest: str
+    engine: Engine, me: Instance, authorization: str, route: str, key: str, body_digest: str
 ) -> IdempotentRequest | str | None:
     """Claim the key for this request. Returns the stored row when there is one (answered,
-    or in flight), the caller's id when this request now holds the claim, or None when the
-    caller is not authenticated (the route answers 401 itself)."""
+    or in flight in a live process), the caller's id when this request now holds the
+    claim, or None when the caller is not authenticated (the route answers 401 itself)."""
     with Session(engine) as session:
         caller = caller_of(session, authorization)
         if caller is None:
@@ -72,18 +86,38 @@ def claim(
             stored = session.get(IdempotentRequest, (caller, route, key))
             now = datetime.now(UTC)
             if stored is not None:
-                abandoned = (
-                    stored.status_code is None
-                    and now - _as_utc(stored.created_at) > ABANDONED_AFTER
-                )
-                if not abandoned:
+                if not _abandoned(session, me, stored):
                     session.expunge(stored)
                     return stored
-                session.delete(stored)
+                # Take the claim over; of two retries doing so at once, one wins. What
+                # the gone request did underneath is keyed too (case number, update id),
+                # so running it again finds that instead of doing it twice.
+                taken = session.execute(
+                    update(IdempotentRequest)
+                    .where(col(IdempotentRequest.caller) == caller)
+                    .where(col(IdempotentRequest.route) == route)
+                    .where(col(IdempotentRequest.key) == key)
+                    .where(col(IdempotentRequest.status_code).is_(None))
+                    .where(
+                        col(IdempotentRequest.owner).is_(None)
+                        if stored.owner is None
+                        else col(IdempotentRequest.owner) == stored.owner
+                    )
+                    .values(owner=me.id, request_digest=body_digest, created_at=now)
+                )
                 session.commit()
+                if taken.rowcount == 1:  # type: ignore[attr-defined]
+                    return caller
+                session.expire_all()
+                continue
             session.add(
                 IdempotentRequest(
-                    caller=caller, route=route, key=key, request_digest=body_digest, created_at=now
+                    caller=caller,
+                    route=route,
+                    key=key,
+                    request_digest=body_digest,
+                    created_at=now,
+                    owner=me.id,
                 )
             )
             try:
@@ -95,25 +129,32 @@ def claim(
 
 
 def finish(
-    engine: Engine, caller: str, route: str, key: str, status: int, content_type: str, body: bytes
+    engine: Engine,
+    me: Instance,
+    caller: str,
+    route: str,
+    key: str,
+    status: int,
+    content_type: str,
+    body: bytes,
 ) -> None:
-    """Keep a successful answer; release the key after any other."""
+    """Keep a successful answer; release the key after any other (unless another process
+    has taken the claim over meanwhile: then it is that request's to settle)."""
+    mine = (
+        col(IdempotentRequest.caller) == caller,
+        col(IdempotentRequest.route) == route,
+        col(IdempotentRequest.key) == key,
+        col(IdempotentRequest.owner) == me.id,
+    )
     with Session(engine) as session:
         if 200 <= status < 300:
-            row = session.get(IdempotentRequest, (caller, route, key))
-            if row is not None:
-                row.status_code = status
-                row.content_type = content_type
-                row.body = body.decode()
-                session.add(row)
-        else:
             session.execute(
-                delete(IdempotentRequest).where(
-                    IdempotentRequest.caller == caller,  # type: ignore[arg-type]
-                    IdempotentRequest.route == route,  # type: ignore[arg-type]
-                    IdempotentRequest.key == key,  # type: ignore[arg-type]
-                )
+                update(IdempotentRequest)
+                .where(*mine)
+                .values(status_code=status, content_type=content_type, body=body.decode())
             )
+        else:
+            session.execute(delete(IdempotentRequest).where(*mine))
         session.commit()
 
 
@@ -160,8 +201,8 @@ class IdempotencyMiddleware:
             await self.app(scope, receive, send)
             return
         key = raw_key.decode("latin-1")
-        if not key or len(key) > MAX_KEY_LENGTH:
-            status, body = _key_field_error(f"between 1 and {MAX_KEY_LENGTH} characters")
+        if not key or len(key) > MAX_KEY_LENGTH or not key.isprintable():
+            status, body = _key_field_error(f"between 1 and {MAX_KEY_LENGTH} printable characters")
             await _respond(send, status, body, PROBLEM_JSON)
             return
 
@@ -185,12 +226,15 @@ class IdempotencyMiddleware:
             return {"type": "http.request", "body": request_body, "more_body": False}
 
         engine: Engine = scope["app"].state.engine
+        me: Instance = scope["app"].state.instance
         route = f"POST {scope['path']}"
         authorization = headers.get(b"authorization", b"").decode("latin-1")
         body_digest = request_digest(request_body)
         deadline = asyncio.get_running_loop().time() + IN_FLIGHT_WAIT_SECONDS
         while True:
-            claimed = await asyncio.to_thread(claim, engine, authorization, route, key, body_digest)
+            claimed = await asyncio.to_thread(
+                claim, engine, me, authorization, route, key, body_digest
+            )
             if claimed is None:
                 await self.app(scope, replay_body, send)
                 return
@@ -214,7 +258,15 @@ class IdempotencyMiddleware:
             nonlocal finished
             finished = True
             await asyncio.to_thread(
-                finish, engine, caller, route, key, status, content_type, b"".join(response_body)
+                finish,
+                engine,
+                me,
+                caller,
+                route,
+                key,
+                status,
+                content_type,
+                b"".join(response_body),
             )
 
         async def capture(message: Message) -> None:

@@ -2,14 +2,43 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
-from pydantic import AnyHttpUrl, AwareDatetime, BaseModel, ConfigDict, EmailStr, Field
+from pydantic import (
+    AfterValidator,
+    AnyHttpUrl,
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    EmailStr,
+    Field,
+)
 
 from models.case import Role
 from models.notice import NoticeKind
+
+# Instants and days a client may send: wide enough for any case, narrow enough that
+# business-time and calendar arithmetic around them never leaves Python's years 1-9999.
+EARLIEST = datetime(1900, 1, 1, tzinfo=UTC)
+LATEST = datetime(9000, 1, 1, tzinfo=UTC)
+
+
+def _supported_instant(moment: datetime) -> datetime:
+    if not EARLIEST <= moment < LATEST:
+        raise ValueError(f"must lie between {EARLIEST.year} and {LATEST.year}")
+    return moment
+
+
+def _supported_day(day: date) -> date:
+    if not EARLIEST.date() <= day < LATEST.date():
+        raise ValueError(f"must lie between {EARLIEST.year} and {LATEST.year}")
+    return day
+
+
+Instant = Annotated[AwareDatetime, AfterValidator(_supported_instant)]
+Day = Annotated[date, AfterValidator(_supported_day)]
 
 
 class OrganisationCreate(BaseModel):
@@ -135,10 +164,10 @@ class NoticeCreate(BaseModel):
     kind: NoticeKind
     title: str = Field(min_length=1, max_length=200, examples=["Planned maintenance"])
     body: str = Field(min_length=1, max_length=20_000)
-    starts_at: AwareDatetime | None = Field(
+    starts_at: Instant | None = Field(
         default=None, description="Start of the maintenance window (required for outages)"
     )
-    ends_at: AwareDatetime | None = Field(
+    ends_at: Instant | None = Field(
         default=None, description="End of the maintenance window (required for outages)"
     )
     organisations: list[str] = Field(default_factory=list, max_length=10_000)

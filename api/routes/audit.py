@@ -5,18 +5,18 @@ which read the read model."""
 from __future__ import annotations
 
 import json
-from datetime import date
 from enum import StrEnum
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Response
-from pydantic import AwareDatetime, BaseModel
+from pydantic import BaseModel
 
 from api.audit import closed_between, histories_of, other_plan
 from api.auth import CurrentUser, require
 from api.deps import CaseNumber, CatalogsDep, EngineDep, Offset, TemporalDep
 from api.errors import Conflict, NotFound
 from api.organisations import InvalidField
+from api.schemas import Day, Instant
 from audit.asof import CaseAsOf, CaseNeverOpened, NotOpenYet, ReplayFailed, case_as_of
 from audit.attainment import AttainmentReport, attainment, to_csv, to_html
 from audit.evidence import bundle_filename, export_case_bundle
@@ -47,8 +47,8 @@ class ReportFormat(StrEnum):
 @router.get("/cases", dependencies=[AUDITORS])
 def cases_closed(
     engine: EngineDep,
-    closed_from: Annotated[AwareDatetime | None, Query(description="Closed at or after")] = None,
-    closed_until: Annotated[AwareDatetime | None, Query(description="Closed before")] = None,
+    closed_from: Annotated[Instant | None, Query(description="Closed at or after")] = None,
+    closed_until: Annotated[Instant | None, Query(description="Closed before")] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     offset: Offset = 0,
 ) -> ClosedCases:
@@ -90,7 +90,7 @@ async def replay(number: CaseNumber, client: TemporalDep) -> Verdict:
 async def as_of(
     number: CaseNumber,
     client: TemporalDep,
-    at: Annotated[AwareDatetime, Query(description="The instant, with its offset")],
+    at: Annotated[Instant, Query(description="The instant, with its offset")],
 ) -> CaseAsOf:
     """The case's state and every clock as they stood at `at`, replayed from its history
     through the workflow code (not read from the read model)."""
@@ -177,8 +177,8 @@ async def case_what_if(
 )
 def sla_attainment(
     engine: EngineDep,
-    since: Annotated[date | None, Query(description="First day (UTC), inclusive")] = None,
-    until: Annotated[date | None, Query(description="Last day (UTC), exclusive")] = None,
+    since: Annotated[Day | None, Query(description="First day (UTC), inclusive")] = None,
+    until: Annotated[Day | None, Query(description="Last day (UTC), exclusive")] = None,
     organisation: Annotated[str | None, Query(max_length=100)] = None,
     format: Annotated[ReportFormat, Query()] = ReportFormat.json,
 ) -> Any:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Header, Query, Response, status
@@ -22,7 +21,7 @@ from api.deps import (
     TemporalDep,
 )
 from api.errors import NotFound
-from api.schemas import CasePage, TimelineEntry
+from api.schemas import CasePage, Instant, TimelineEntry
 from models.case import CaseDetails, CaseStatus, CaseView, Role
 
 router = APIRouter(prefix="/cases", tags=["cases"])
@@ -64,7 +63,7 @@ async def list_cases(
     organisation: str | None = None,
     assignee: str | None = None,
     breached: bool | None = None,
-    due_before: datetime | None = None,
+    due_before: Instant | None = None,
     q: Annotated[str | None, Query(max_length=200, description="Words in title or details")] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     offset: Offset = 0,
