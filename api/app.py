@@ -23,6 +23,7 @@ from api.routes import (
     releases,
     users,
 )
+from api.text import TextMiddleware
 from models.read_model import create_schema, make_engine
 from policies.catalog import load_catalogs
 from settings import Settings, get_settings
@@ -55,6 +56,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     errors.install(app)
     app.add_middleware(IdempotencyMiddleware)
+    # Outside the idempotency claim: a refused request claims no key.
+    app.add_middleware(TextMiddleware)
     app.include_router(health.router)
     app.include_router(users.router)
     app.include_router(organisations.router)
