@@ -22,6 +22,18 @@ def embedded_sqlite_flags() -> list[str]:
     return [flag for pragma in EMBEDDED_SQLITE_PRAGMAS for flag in ("--sqlite-pragma", pragma)]
 
 
+# What the embedded stack signs webhooks with; anywhere else it is refused (it is public).
+DEFAULT_WEBHOOK_SECRET = "change-me"
+
+
+class RefusedToStart(SystemExit):
+    """Settings unsafe outside the embedded stack. Uncaught, the process exits 1 and
+    prints the message as its one line."""
+
+    def __init__(self, problem: str) -> None:
+        super().__init__(f"tierline: refusing to start: {problem}")
+
+
 class Settings(BaseSettings):
     """Every knob Tierline has. Defaults run the embedded single-machine stack."""
 
@@ -60,7 +72,9 @@ class Settings(BaseSettings):
     smtp_port: int = 25
     smtp_sender: str = "tierline@localhost"
     webhook_secret: str = Field(
-        default="change-me", description="HMAC-SHA256 key that signs webhook notifications"
+        default=DEFAULT_WEBHOOK_SECRET,
+        description="HMAC-SHA256 key that signs webhook notifications; outside the embedded "
+        "stack the worker and the API refuse to start with the default or an empty one",
     )
 
     support_inbox: str | None = Field(
@@ -91,6 +105,23 @@ class Settings(BaseSettings):
         "worker's CPU and about 90 KiB more per cached case; the test suite and the audit "
         "replay gate run every workflow in it, so a forbidden call fails there first",
     )
+
+    @property
+    def embedded(self) -> bool:
+        """The embedded stack: Tierline starts its own Temporal dev server."""
+        return self.temporal_address is None
+
+    def check_for_production(self) -> None:
+        """Raise `RefusedToStart` if these settings are unsafe outside the embedded stack.
+        The worker and the API call it before they start."""
+        if self.embedded:
+            return
+        if self.webhook_secret.strip() in ("", DEFAULT_WEBHOOK_SECRET):
+            raise RefusedToStart(
+                f"WEBHOOK_SECRET is unset, empty or the default {DEFAULT_WEBHOOK_SECRET!r}, "
+                "which only the embedded stack accepts (TEMPORAL_ADDRESS is set): set it to a "
+                "long random value that your webhook receivers share"
+            )
 
     @property
     def effective_database_url(self) -> str:

@@ -168,6 +168,7 @@ async def main() -> None:
     pin_time_zone_data()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     settings = get_settings()
+    settings.check_for_production()
     engine = make_engine(settings.effective_database_url)
     create_schema(engine)
     client = await connect(settings)

@@ -111,6 +111,14 @@ def check_role(user: Principal, roles: tuple[Role, ...]) -> None:
         raise Forbidden(f"a {user.role.value} may not do this; allowed: {allowed}")
 
 
+def check_tier(user: Principal, number: int, tier: int) -> None:
+    """403 unless the caller may act on case `number`, in `tier`: an agent only in the
+    tiers they work (none, if they have none); the other roles are not bound to tiers."""
+    if user.role is Role.agent and tier not in user.tiers:
+        worked = "tiers " + ", ".join(map(str, user.tiers)) if user.tiers else "no tier"
+        raise Forbidden(f"case {number} is in tier {tier}; you work {worked}")
+
+
 CurrentUser = Annotated[Principal, Depends(authenticate)]
 
 

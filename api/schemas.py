@@ -11,12 +11,17 @@ from pydantic import (
     AnyHttpUrl,
     AwareDatetime,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     EmailStr,
     Field,
+    ValidationInfo,
+    WithJsonSchema,
+    field_validator,
 )
+from pydantic_core import PydanticCustomError
 
-from models.case import Role
+from models.case import USER_ROLES, Role
 from models.notice import NoticeKind
 
 # Instants and days a client may send: wide enough for any case, narrow enough that
@@ -60,7 +65,34 @@ class OrganisationRead(OrganisationCreate):
     pass
 
 
-class UserCreate(BaseModel):
+def _user_role(value: object) -> object:
+    if isinstance(value, str) and value in USER_ROLES:
+        return value
+    roles = {"roles": ", ".join(USER_ROLES)}
+    if value == Role.system:
+        raise PydanticCustomError(
+            "enum",
+            "system is Tierline's own actor for timers and automatic events, not a user's "
+            "role; a user's role is one of {roles}",
+            roles,
+        )
+    raise PydanticCustomError("enum", "a user's role is one of {roles}", roles)
+
+
+# A role a user may be given: one of `USER_ROLES`, never `system`.
+UserRole = Annotated[
+    Role,
+    BeforeValidator(_user_role),
+    WithJsonSchema({"type": "string", "enum": [role.value for role in USER_ROLES]}),
+]
+Tier = Literal[1, 2, 3]
+TIERS = (
+    "The tiers an agent works, at least one; an agent acts only on cases in these tiers. "
+    "Other roles have none"
+)
+
+
+class UserBase(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     id: str = Field(min_length=1, max_length=200, pattern=r"^[A-Za-z0-9@._-]+$")
@@ -68,11 +100,40 @@ class UserCreate(BaseModel):
     email: EmailStr | None = None
     role: Role
     organisation: str | None = Field(default=None, description="Required for customers")
-    tiers: list[Literal[1, 2, 3]] = Field(default_factory=list, description="Agents: tiers worked")
+    tiers: list[Tier] = Field(default_factory=list, description=TIERS)
 
 
-class UserRead(UserCreate):
-    pass
+class UserCreate(UserBase):
+    role: UserRole
+    tiers: list[Tier] = Field(
+        default_factory=list,
+        validate_default=True,
+        json_schema_extra={"uniqueItems": True},
+        description=TIERS,
+    )
+
+    @field_validator("tiers")
+    @classmethod
+    def _tiers_fit_the_role(cls, tiers: list[Tier], info: ValidationInfo) -> list[Tier]:
+        role = info.data.get("role")
+        if role is Role.agent and not tiers:
+            raise PydanticCustomError(
+                "value_error", "an agent works at least one tier: give 1, 2 and/or 3"
+            )
+        if role is not None and role is not Role.agent and tiers:
+            raise PydanticCustomError(
+                "value_error", "only agents work tiers; role {role} takes none", {"role": role}
+            )
+        for tier in tiers:
+            if tiers.count(tier) > 1:
+                raise PydanticCustomError(
+                    "value_error", "each tier once: {tier} is given more than once", {"tier": tier}
+                )
+        return tiers
+
+
+class UserRead(UserBase):
+    """A user as stored; users created before the API refused a role still list."""
 
 
 class TokenCreate(BaseModel):

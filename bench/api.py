@@ -405,6 +405,8 @@ def stack(dynamic_config: list[str], keep: bool) -> Iterator[Stack]:
                 **os.environ,
                 "PYTHONPATH": str(ROOT),
                 "TEMPORAL_ADDRESS": address,
+                # A cluster address: the worker and the API refuse the default secret.
+                "WEBHOOK_SECRET": "bench",
                 "TEMPORAL_TASK_QUEUE": "bench-tierline",
                 "DATABASE_URL": f"sqlite:///{database}",
                 "VAR_DIR": str(workdir / "var"),

@@ -344,6 +344,8 @@ def stack(side: str, worker_command: list[str], extra_env: dict[str, str]) -> It
                 **os.environ,
                 "PYTHONPATH": str(ROOT),
                 "TEMPORAL_ADDRESS": address,
+                # A cluster address: the worker and the API refuse the default secret.
+                "WEBHOOK_SECRET": "bench",
                 "TEMPORAL_TASK_QUEUE": task_queue,
                 **extra_env,
             }

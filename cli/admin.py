@@ -10,6 +10,7 @@ from rich.text import Text
 
 from cli import http
 from cli.http import JsonFlag, utc
+from models.case import USER_ROLES
 
 CONFIG_HELP = " (--api/--token before the command, or TIERLINE_API/TIERLINE_TOKEN)."
 orgs = typer.Typer(
@@ -69,16 +70,16 @@ def create_user(
     ctx: typer.Context,
     user_id: Annotated[str, typer.Argument(metavar="ID")],
     name: Annotated[str, typer.Option(show_default=False)],
-    role: Annotated[
-        str,
-        typer.Option(
-            help="customer, agent, release_manager, auditor or admin.", show_default=False
-        ),
-    ],
+    role: Annotated[str, typer.Option(help=", ".join(USER_ROLES) + ".", show_default=False)],
     org: Annotated[str | None, typer.Option(help="Customers: their organisation.")] = None,
     tier: Annotated[
         list[int] | None,
-        typer.Option(min=1, max=3, help="Agents: a tier worked; repeat for several."),
+        typer.Option(
+            min=1,
+            max=3,
+            help="Agents: a tier they work (at least one; they act on cases in these tiers "
+            "only); repeat for several.",
+        ),
     ] = None,
     email: Annotated[str | None, typer.Option()] = None,
     as_json: JsonFlag = False,

@@ -43,12 +43,19 @@ class Channel(StrEnum):
 
 
 class Role(StrEnum):
+    """The role an actor acts in: a user's one of `USER_ROLES`, or Tierline's own."""
+
     customer = "customer"
     agent = "agent"
     release_manager = "release_manager"
     auditor = "auditor"
     admin = "admin"
     system = "system"
+
+
+# The roles a user may hold. `system` is Tierline itself (timers, automatic escalations),
+# never a user's: the API refuses it.
+USER_ROLES = tuple(role for role in Role if role is not Role.system)
 
 
 class Actor(BaseModel):

@@ -35,8 +35,10 @@ APP_SERVICES = ("worker", "api", "tierline-schema")
 SETTINGS_NAMES = {
     f"{Settings.model_config.get('env_prefix', '')}{name}".upper() for name in Settings.model_fields
 }
-# ${NAME}, ${NAME:-default}, ${NAME-default}
-VARIABLE = re.compile(r"\$\{(?P<name>\w+)(?::?-(?P<default>[^}]*))?\}")
+# ${NAME}, ${NAME:-default}, ${NAME-default}, and required: ${NAME:?message}, ${NAME?message}
+VARIABLE = re.compile(r"\$\{(?P<name>\w+)(?:(?P<operator>:?[-?])(?P<word>[^}]*))?\}")
+# What a production deployment must set itself: compose refuses to start without them.
+REQUIRED = {"WEBHOOK_SECRET": "a-secret-of-the-deployment"}
 
 
 class ComposeLoader(yaml.SafeLoader):
@@ -56,8 +58,18 @@ ComposeLoader.add_constructor("!override", _untagged)
 
 
 def with_defaults(value: object) -> str:
-    """The value compose would use with no variables set in the shell or .env."""
-    return VARIABLE.sub(lambda match: match["default"] or "", str(value))
+    """The value compose would use with only the `REQUIRED` variables set in the shell or
+    .env."""
+
+    def substitute(match: re.Match[str]) -> str:
+        if match["operator"] and match["operator"].endswith("?"):
+            assert match["name"] in REQUIRED, (
+                f"compose requires {match['name']}: add it to REQUIRED"
+            )
+            return REQUIRED[match["name"]]
+        return match["word"] or ""
+
+    return VARIABLE.sub(substitute, str(value))
 
 
 def packaged_names() -> set[str]:
@@ -176,11 +188,26 @@ def test_app_environment_reads_into_settings(
     settings = Settings(_env_file=None)
 
     assert settings.effective_temporal_address == "temporal:7233"
+    assert not settings.embedded
+    assert settings.webhook_secret == REQUIRED["WEBHOOK_SECRET"]
+    settings.check_for_production()
     url = make_url(settings.effective_database_url)
     assert (url.host, url.port, url.database) == ("postgresql", 5432, "tierline")
     engine = make_engine(settings.effective_database_url)
     assert engine.dialect.driver == "psycopg"
     engine.dispose()
+
+
+@pytest.mark.parametrize("name", ["worker", "api"])
+def test_the_webhook_secret_is_required_not_defaulted(
+    services: dict[str, dict[str, Any]], name: str
+) -> None:
+    # Left unset, Settings would fall back to `change-me`, which the worker and the API
+    # refuse outside the embedded stack: compose says so before starting anything.
+    match = VARIABLE.fullmatch(str(services[name]["environment"]["WEBHOOK_SECRET"]))
+    assert match is not None and match["name"] == "WEBHOOK_SECRET"
+    assert match["operator"] == ":?", "an empty value must be refused too"
+    assert "WEBHOOK_SECRET" in match["word"]
 
 
 def test_read_model_database_and_role_are_created_by_the_init_script(
@@ -292,18 +319,29 @@ def test_cloud_override_runs_the_app_without_the_local_cluster(
     ids=["local", "temporal-cloud"],
 )
 def test_docker_compose_accepts_the_files(files: list[str], environment: dict[str, str]) -> None:
+    result = docker_compose_config(files, {**REQUIRED, **environment})
+    assert result.returncode == 0, result.stderr
+    for name in REQUIRED:
+        refused = docker_compose_config(files, environment, without=name)
+        assert refused.returncode != 0
+        assert f"set {name}" in refused.stderr
+
+
+def docker_compose_config(
+    files: list[str], environment: dict[str, str], without: str | None = None
+) -> subprocess.CompletedProcess[str]:
+    """`docker compose config -q` over these files (skips the test without docker compose)."""
     docker = shutil.which("docker")
     if docker is None:
         pytest.skip("the docker CLI is not installed")
     if subprocess.run([docker, "compose", "version"], capture_output=True).returncode != 0:
         pytest.skip("the docker CLI has no compose plugin")
     arguments = [argument for file in files for argument in ("-f", file)]
-    result = subprocess.run(
+    return subprocess.run(
         [docker, "compose", *arguments, "config", "-q"],
         cwd=ROOT,
-        env={**os.environ, **environment},
+        env={key: value for key, value in {**os.environ, **environment}.items() if key != without},
         capture_output=True,
         text=True,
         timeout=60,
     )
-    assert result.returncode == 0, result.stderr

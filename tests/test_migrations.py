@@ -16,7 +16,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.config import Config
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Engine, inspect, text
+from sqlalchemy import JSON, DateTime, Engine, String, column, inspect, select, table, text
 from sqlmodel import Session, SQLModel
 
 from models.read_model import (
@@ -189,3 +189,47 @@ def test_processes_starting_together_migrate_once(empty_database: Engine) -> Non
 
     assert version(empty_database) == head()
     assert differences(empty_database) == []
+
+
+AGENT_TIERS_REVISION = "c4a7e2b91d3f"
+
+
+def test_agents_stored_with_no_tiers_get_every_tier(empty_database: Engine) -> None:
+    # Before this revision an agent with no tiers acted on every tier; after it an empty
+    # list means no tier, so the revision writes out what those agents could do.
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    before = ScriptDirectory.from_config(config).get_revision(AGENT_TIERS_REVISION).down_revision
+    assert isinstance(before, str)
+    with alembic_config(empty_database) as config:
+        command.upgrade(config, before)
+    users = table(
+        "users",
+        column("id", String),
+        column("name", String),
+        column("role", String),
+        column("tiers", JSON),
+        column("created_at", DateTime(timezone=True)),
+    )
+    stored = {"old-agent": ("agent", []), "tia": ("agent", [3]), "ann": ("customer", [])}
+    with empty_database.begin() as connection:
+        connection.execute(
+            users.insert(),
+            [
+                {
+                    "id": id_,
+                    "name": id_,
+                    "role": role,
+                    "tiers": tiers,
+                    "created_at": datetime.now(UTC),
+                }
+                for id_, (role, tiers) in stored.items()
+            ],
+        )
+
+    with alembic_config(empty_database) as config:
+        command.upgrade(config, "head")
+
+    with empty_database.connect() as connection:
+        rows = connection.execute(select(users.c.id, users.c.tiers)).all()
+    assert dict(rows) == {"old-agent": [1, 2, 3], "tia": [3], "ann": []}

@@ -10,7 +10,7 @@ from pydantic import BaseModel
 
 from api import actions, cases
 from api.actions import Action
-from api.auth import CurrentUser, Forbidden, Principal, require
+from api.auth import CurrentUser, Forbidden, Principal, check_tier, require
 from api.deps import (
     CaseNumber,
     CatalogsDep,
@@ -131,8 +131,7 @@ def _action_route(action: Action) -> None:
             engine, client, authorization, number, action.roles
         )
         _hide_from_others(user, organisation, number)
-        if user.role is Role.agent and user.tiers and tier not in user.tiers:
-            raise Forbidden(f"case {number} is in tier {tier}; you work tiers {user.tiers}")
+        check_tier(user, number, tier)
         view = await actions.perform(
             client, limiter, number, action, body, user.actor, idempotency_key
         )

@@ -87,6 +87,8 @@ async def api(
         temporal_namespace=dev_client.namespace,
         temporal_task_queue=task_queue,
         database_url=str(read_model.url.render_as_string(hide_password=False)),
+        # A cluster address is production to the API, which then refuses the default secret.
+        webhook_secret="api-tests",
     )
     worker = build_worker(dev_client, read_model, task_queue, activity_executor, worker_settings)
     async with running(worker):

@@ -153,6 +153,21 @@ async def test_admin_sets_up_organisations_users_and_tokens(cli: Cli) -> None:
     assert "Authentication required (401)" in refused.stderr
 
 
+async def test_a_tierless_agent_or_a_role_outside_the_five_is_refused(cli: Cli) -> None:
+    tierless = await cli("admin", "users", "create", "al", "--name", "Al", "--role", "agent")
+    assert tierless.exit_code == 1
+    assert "Invalid request (422)" in tierless.stderr
+    assert "body.tiers: an agent works at least one tier: give 1, 2 and/or 3" in tierless.stderr
+    system = await cli("admin", "users", "create", "sy", "--name", "Sy", "--role", "system")
+    assert system.exit_code == 1
+    assert (
+        "body.role: system is Tierline's own actor for timers and automatic events, not a "
+        "user's role; a user's role is one of customer, agent, release_manager, auditor, admin"
+    ) in system.stderr
+    listed = json.loads((await cli("admin", "users", "list", "--json")).stdout)
+    assert not {"al", "sy"} & {user["id"] for user in listed}
+
+
 async def test_customers_may_not_administer(cli: Cli) -> None:
     listed = await cli("ann", "users", "list")
     assert listed.exit_code == 1
