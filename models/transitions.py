@@ -164,9 +164,7 @@ def open_case(command: OpenCase, now: datetime) -> Outcome:
     )
     draft = _Draft(state, now)
     draft.fact(
-        "opened",
-        command.opened_by,
-        data={"severity": severity, "policy": plan.source.model_dump(mode="json")},
+        "opened", command.opened_by, severity=severity, policy=plan.source.model_dump(mode="json")
     )
     draft.set(tier=level.starts_in_tier, status=TIER_STATUS[level.starts_in_tier])
     for name in (ClockName.first_response, ClockName.periodic_update, ClockName.resolution):

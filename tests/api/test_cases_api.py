@@ -38,6 +38,11 @@ async def test_open_then_read_case(api: Api) -> None:
     assert fetched.json()["details"]["title"] == "Dashboard is blank"
     assert fetched.json()["case_id"] == f"case-{case['number']}"
 
+    opened_event = (await api.bob.get(f"/cases/{case['number']}/timeline")).json()[0]
+    assert opened_event["kind"] == "opened"
+    assert set(opened_event["data"]) == {"severity", "policy"}  # once, not data.data
+    assert opened_event["data"]["policy"]["catalog_id"] == "short-sla"
+
 
 async def test_retried_open_with_same_key_returns_same_case_and_starts_nothing(
     api: Api, dev_client: Client, read_model: Engine
