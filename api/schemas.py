@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, time
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
@@ -44,6 +44,21 @@ def _supported_day(day: date) -> date:
 
 Instant = Annotated[AwareDatetime, AfterValidator(_supported_instant)]
 Day = Annotated[date, AfterValidator(_supported_day)]
+
+
+def _day_as_midnight_utc(value: object) -> object:
+    """`2026-11-01` stands for the day's first instant in UTC."""
+    if isinstance(value, str) and len(value) == 10:
+        try:
+            return datetime.combine(date.fromisoformat(value), time(0), tzinfo=UTC)
+        except ValueError:
+            return value
+    return value
+
+
+# An instant, or a plain day meaning 00:00 UTC of that day (as the CLI and the
+# attainment report take periods).
+InstantOrDay = Annotated[Instant, BeforeValidator(_day_as_midnight_utc)]
 
 
 class OrganisationCreate(BaseModel):

@@ -16,7 +16,7 @@ from api.auth import CurrentUser, require
 from api.deps import CaseNumber, CatalogsDep, EngineDep, Offset, TemporalDep
 from api.errors import Conflict, NotFound
 from api.organisations import InvalidField
-from api.schemas import Day, Instant
+from api.schemas import Day, Instant, InstantOrDay
 from audit.asof import CaseAsOf, CaseNeverOpened, NotOpenYet, ReplayFailed, case_as_of
 from audit.attainment import AttainmentReport, attainment, to_csv, to_html
 from audit.evidence import bundle_filename, export_case_bundle
@@ -47,8 +47,12 @@ class ReportFormat(StrEnum):
 @router.get("/cases", dependencies=[AUDITORS])
 def cases_closed(
     engine: EngineDep,
-    closed_from: Annotated[Instant | None, Query(description="Closed at or after")] = None,
-    closed_until: Annotated[Instant | None, Query(description="Closed before")] = None,
+    closed_from: Annotated[
+        InstantOrDay | None, Query(description="Closed at or after (a day: 00:00 UTC)")
+    ] = None,
+    closed_until: Annotated[
+        InstantOrDay | None, Query(description="Closed before (a day: 00:00 UTC)")
+    ] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     offset: Offset = 0,
 ) -> ClosedCases:

@@ -71,6 +71,18 @@ async def test_timeline_replay_and_as_of_come_from_the_history(api: Api) -> None
         params={"closed_from": (after["opened"] - timedelta(minutes=1)).isoformat()},
     )
     assert number in closed.json()["numbers"]
+    # Plain days too, as the CLI and the attainment report take them (00:00 UTC).
+    day = after["opened"].astimezone(UTC).date()
+    by_day = await api.ada.get(
+        "/audit/cases",
+        params={"closed_from": day.isoformat(), "closed_until": (day + timedelta(2)).isoformat()},
+    )
+    assert by_day.status_code == 200, by_day.text
+    assert number in by_day.json()["numbers"]
+    later = {"closed_from": (day + timedelta(2)).isoformat()}
+    assert number not in (await api.ada.get("/audit/cases", params=later)).json()["numbers"]
+    bad = await api.ada.get("/audit/cases", params={"closed_from": "2026-13-01"})
+    assert [e["field"] for e in bad.json()["errors"]] == ["query.closed_from"]
 
     verdict = (await api.ada.get(f"/audit/cases/{number}/replay")).json()
     assert verdict["status"] == "intact", verdict
