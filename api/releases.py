@@ -18,6 +18,7 @@ from api.schemas import ReleasePage, ReleaseSummary
 from models.case import Actor, CaseView, case_workflow_id
 from models.read_model import ReleaseRecord
 from models.release import (
+    OPEN_RELEASE,
     LinkCaseToRelease,
     LinkRelease,
     PlanRelease,
@@ -91,8 +92,12 @@ async def link(
     client: Client, limiter: KeyedLimiter, version: str, number: int, actor: Actor
 ) -> ReleaseView:
     """Link a tier-3 case: the case accepts first (409 unless tier 3), then the release;
-    if the release refuses (shipped or cancelled meanwhile) the case is unlinked again."""
-    await read(client, version)
+    if the release refuses (shipped or cancelled meanwhile) the case is unlinked again.
+    A release already closed to links refuses before the case is asked, so the case's
+    timeline shows nothing of a link that could never hold."""
+    release = await read(client, version)
+    if release.status not in OPEN_RELEASE and all(c.number != number for c in release.cases):
+        raise Conflict(f"release {version} is {release.status.value}")
     case: CaseView = await _update(
         client,
         limiter,

@@ -42,6 +42,15 @@ async def test_plan_link_ship_over_http(api: Api) -> None:
     assert case["release"] == "4.2.2"
     assert case["resolution_summary"] == "Fixed in patch 4.2.2"
 
+    # A shipped release takes no more cases, and the refused case's timeline shows nothing.
+    other = await tier3(api)
+    before = (await api.bob.get(f"/cases/{other}/timeline")).json()
+    refused = await api.rex.put(f"/releases/4.2.2/cases/{other}")
+    assert refused.status_code == 409
+    assert refused.json()["detail"] == "release 4.2.2 is shipped"
+    assert (await api.bob.get(f"/cases/{other}/timeline")).json() == before
+    assert (await api.bob.get(f"/cases/{other}")).json()["release"] is None
+
 
 async def test_only_tier3_cases_link_and_roles_are_enforced(api: Api) -> None:
     await api.rex.post("/releases", json={"version": "9.0", "kind": "major"})
