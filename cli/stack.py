@@ -286,6 +286,7 @@ def stop(processes: list[subprocess.Popen[bytes]]) -> None:
 
 def run_stack() -> None:
     settings = get_settings()
+    settings.check_for_production()  # refuse before starting anything, not in each child
     settings.var_dir.mkdir(parents=True, exist_ok=True)
     supervisor = Supervisor(ROOT, {**os.environ, "PYTHONPATH": str(ROOT)})
     previous = signal.signal(signal.SIGTERM, supervisor.interrupt)
