@@ -2,25 +2,47 @@
 
 A bundle (`case-<n>.evidence.json`) holds every run's Temporal history (oldest first, as
 `WorkflowHistory.to_json()` gives it), the policy snapshot that applied, the case's
-timeline, and a manifest:
+timeline, a header, an export block and a manifest:
 
-- `parts`: SHA-256 of the canonical JSON of the header, each run, the policy snapshot and
-  the timeline. Canonical JSON: sorted keys, no whitespace, UTF-8 (Python's `json.dumps(
-  value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)`).
+- `header`: the case's record in brief: its number and workflow id, its runs with their
+  event counts, and the digests of the policy snapshot and of the timeline. Nothing about
+  the export.
+- `export`: when and by whom the file was exported, outside the chain (see below).
+- `parts`: SHA-256 of the canonical JSON of the header, each run, the policy snapshot, the
+  timeline and the export block. Canonical JSON: sorted keys, no whitespace, UTF-8
+  (Python's `json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)`).
 - `chain`: a hash chain over every history event, carried across runs in order:
-  h_0 = sha256(canonical(header)) (the header names the case, its runs, the export, and
-  holds the digests of the policy snapshot and the timeline),
-  h_i = sha256(hex(h_{i-1}) + canonical(event_i)), hex digests as ASCII text. One link per
-  event, written "<eventId> <EventType> <h_i>", so an edit is located to the event.
-- `head`: the last link, the one digest that stands for the whole bundle. Recorded
-  elsewhere (a ticket, a signed e-mail), it proves the bundle was not rewritten wholesale:
-  pass it to `verify_bundle(..., expected_head=...)`.
+  h_0 = sha256(canonical(header)), h_i = sha256(hex(h_{i-1}) + canonical(event_i)), hex
+  digests as ASCII text. One link per event, written "<eventId> <EventType> <h_i>", so an
+  edit is located to the event.
+- `head`: the last link, the one digest that stands for the case's record: its histories,
+  and through the header its policy snapshot and timeline. It depends on nothing else
+  (not the export time, the exporter, the server, nor the key order or spacing of what
+  the bundle was built from), so every export of the same case gives the same head until
+  the case gains an event, and then another. Recorded elsewhere (a ticket, a signed
+  e-mail), it proves the record was not rewritten wholesale: pass it to
+  `verify_bundle(..., expected_head=...)`. The timeline and snapshot are in the JSON form
+  this code renders them in; a release that changes that form changes the head too.
 - `digest`: SHA-256 of the manifest's own canonical JSON without this field, so an edit
   to the manifest is told apart from an edit to what it describes.
+
+Why the export block has a digest of its own (`parts.export`) but is not in the chain: in
+the chain, each export of a case had a head of its own (version 1), so a head noted at one
+export could vouch for no other. Out of every digest, an edit of it (even a flipped byte)
+would pass, where every other byte of a bundle is checked. So it is guarded as the
+manifest guards itself: `verify_bundle` names an edited export time or exporter as the
+part `export` (the file is not intact), reports any edit of the record beside it, and the
+head is unaffected. Like every part the head does not pin, the block can be rewritten
+along with its digests: when and by whom a file was exported is evidence only as far as
+the place where its head was recorded says so.
 
 The file is written with sorted keys and two-space indents; a verified bundle must be
 byte for byte that rendering of its content, so even an edit that changes no value
 (whitespace, an escape, key order) is caught.
+
+Version 1 bundles, exported before the export block existed, have `exported_at` and
+`exported_by` in the header and so in the chain. They still verify by the same rules,
+their head still the one printed at their export.
 """
 
 from __future__ import annotations
@@ -39,11 +61,19 @@ from models.case import case_workflow_id
 from policies.plan_snapshot import PlanSnapshot
 
 FORMAT = "tierline-evidence-bundle"
-VERSION = 1
+VERSION = 2
 CANONICAL_JSON = "sorted keys, no whitespace, UTF-8"
 CHAIN_RULE = (
     "h_0 = sha256(canonical(header)); h_i = sha256(ascii(hex(h_{i-1})) + canonical(event_i)) "
     "over every event of every run in order; link = '<eventId> <EventType> <hex(h_i)>'"
+)
+EXPORT_RULE = (
+    "export is outside the chain: parts.export = sha256(canonical(export)), covered by the "
+    "manifest digest but not by the head, which is the same for every export of the record"
+)
+EXPORT_NOTE = (
+    "When and by whom this file was exported: not covered by the head, which stands for "
+    "the case's record alone; guarded only by the manifest's parts.export."
 )
 
 
@@ -108,8 +138,9 @@ def _manifest(
     runs: list[dict[str, Any]],
     policy_snapshot: Any,
     timeline: Any,
+    export: Any,
 ) -> dict[str, Any]:
-    """The manifest that this content calls for."""
+    """The manifest that this content calls for; `export` is None in a version 1 bundle."""
     h0 = sha256_hex(canonical(header))
     parts = {"header": h0}
     chain: list[dict[str, Any]] = []
@@ -132,6 +163,9 @@ def _manifest(
         "chain": chain,
         "head": previous,
     }
+    if export is not None:
+        parts["export"] = sha256_hex(canonical(export))
+        manifest["export_rule"] = EXPORT_RULE
     manifest["digest"] = _manifest_digest(manifest)
     return manifest
 
@@ -198,21 +232,25 @@ def build_bundle(
     header: dict[str, Any] = {
         "case": number,
         "workflow_id": workflow_id,
-        "exported_at": exported_at.astimezone(UTC).isoformat().replace("+00:00", "Z"),
-        "exported_by": exported_by,
         "runs": [{"run_id": run["run_id"], "events": len(_events(run))} for run in runs],
         # In the header, so that h_0 and with it the head also stand for these two parts.
         "policy_snapshot_sha256": sha256_hex(canonical(policy_snapshot)),
         "timeline_sha256": sha256_hex(canonical(timeline)),
     }
+    export = {
+        "exported_at": exported_at.astimezone(UTC).isoformat().replace("+00:00", "Z"),
+        "exported_by": exported_by,
+        "note": EXPORT_NOTE,
+    }
     document: dict[str, Any] = {
         "format": FORMAT,
         "version": VERSION,
         "header": header,
+        "export": export,
         "runs": runs,
         "policy_snapshot": policy_snapshot,
         "timeline": timeline,
-        "manifest": _manifest(header, runs, policy_snapshot, timeline),
+        "manifest": _manifest(header, runs, policy_snapshot, timeline, export),
     }
     problems = _consistency(document)
     if problems:
@@ -272,9 +310,29 @@ class VerifyReport(BaseModel):
 
 
 class _Shape(BaseModel):
-    """The bundle's structure, so that a damaged one is named rather than crashing."""
+    """The bundle's structure, so that a damaged one is named rather than crashing; a key
+    no digest covers is refused, so nothing can be added beside the parts unnoticed."""
 
+    model_config = ConfigDict(extra="forbid")
+
+    format: str
+    version: int
     header: _Header
+    export: _Export
+    runs: list[_Run]
+    policy_snapshot: dict[str, Any]
+    timeline: dict[str, Any]
+    manifest: dict[str, Any]
+
+
+class _ShapeV1(BaseModel):
+    """Version 1: the export time and exporter in the header, no export block."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    format: str
+    version: int
+    header: _HeaderV1
     runs: list[_Run]
     policy_snapshot: dict[str, Any]
     timeline: dict[str, Any]
@@ -284,11 +342,20 @@ class _Shape(BaseModel):
 class _Header(BaseModel):
     case: int
     workflow_id: str
-    exported_at: str
-    exported_by: str
     runs: list[_RunHeader]
     policy_snapshot_sha256: str
     timeline_sha256: str
+
+
+class _HeaderV1(_Header):
+    exported_at: str
+    exported_by: str
+
+
+class _Export(BaseModel):
+    exported_at: str
+    exported_by: str
+    note: str
 
 
 class _RunHeader(BaseModel):
@@ -303,6 +370,8 @@ class _Run(BaseModel):
 
 
 _Shape.model_rebuild()
+_ShapeV1.model_rebuild()
+_SHAPES: dict[int, type[_Shape] | type[_ShapeV1]] = {1: _ShapeV1, VERSION: _Shape}
 
 
 def _no_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
@@ -343,11 +412,14 @@ def verify_bundle(data: bytes, expected_head: str | None = None) -> VerifyReport
         return _report([Problem(part="file", detail=f"not a valid bundle: {err}")])
     if not isinstance(document, dict) or document.get("format") != FORMAT:
         return _report([Problem(part="format", detail=f"not a {FORMAT} (no format {FORMAT!r})")])
-    if document.get("version") != VERSION:
-        detail = f"version {document.get('version')!r} is not {VERSION}"
+    version = document.get("version")
+    shape_of = _SHAPES.get(version) if type(version) is int else None
+    if shape_of is None:
+        readable = ", ".join(str(known) for known in _SHAPES)
+        detail = f"version {version!r} is not one this code reads ({readable})"
         return _report([Problem(part="version", detail=detail)])
     try:
-        shape = _Shape.model_validate(document)
+        shape = shape_of.model_validate(document)
     except ValidationError as err:
         return _report(
             [
@@ -373,14 +445,41 @@ def verify_bundle(data: bytes, expected_head: str | None = None) -> VerifyReport
                 part="manifest head", detail=f"is not the head recorded at export, {expected_head}"
             )
         ]
-    return _report(problems, **known)
+    # Outside the chain, so found beside whatever the record's checks found, never instead.
+    return _report(problems + _export_edits(document), **known)
+
+
+def _expected(document: dict[str, Any]) -> dict[str, Any]:
+    return _manifest(
+        document["header"],
+        document["runs"],
+        document["policy_snapshot"],
+        document["timeline"],
+        document.get("export"),
+    )
+
+
+def _export_edits(document: dict[str, Any]) -> list[Problem]:
+    """The export block against its digest, when the manifest itself is intact (an edited
+    manifest is named by `_integrity`)."""
+    export, stored = document.get("export"), document["manifest"]
+    parts = stored.get("parts")
+    if export is None or stored.get("digest") != _manifest_digest(stored):
+        return []
+    if isinstance(parts, dict) and parts.get("export") == sha256_hex(canonical(export)):
+        return []
+    detail = (
+        "does not match the manifest's parts.export: when or by whom the file was exported "
+        "was changed; the head does not cover this block, and an edit of the case's record "
+        "would be named on its own"
+    )
+    return [Problem(part="export", detail=detail)]
 
 
 def _integrity(document: dict[str, Any]) -> list[Problem]:
     header, runs = document["header"], document["runs"]
-    snapshot, timeline = document["policy_snapshot"], document["timeline"]
     stored = document["manifest"]
-    expected = _manifest(header, runs, snapshot, timeline)
+    expected = _expected(document)
     if stored.get("digest") != _manifest_digest(stored):
         # The manifest itself was edited: name its entries that the content contradicts.
         return _manifest_edits(stored, expected)

@@ -15,6 +15,7 @@ from temporalio.client import WorkflowHistory
 
 from audit.evidence import (
     FORMAT,
+    VERSION,
     bundle_filename,
     canonical,
     event_type_name,
@@ -28,6 +29,10 @@ from policies.plan_snapshot import PlanSnapshot
 
 HISTORIES = Path(__file__).parents[1] / "histories"
 EXPORTED_AT = datetime(2026, 11, 23, 9, 30, tzinfo=UTC)
+# Case 111's two runs exported by `export_case_bundle(..., "ada", EXPORTED_AT)` before the
+# export time and exporter left the chain (version 1), and the head it printed then.
+VERSION_1_BUNDLE = Path(__file__).parent / "bundles" / "case-111.v1.evidence.json"
+VERSION_1_HEAD = "8888af20dc7256353518943edbf82619c502b7ac91a0dadfccf153ae3e9896bb"
 MARK = "@@evidence-test-mark@@"
 
 
@@ -95,7 +100,10 @@ def test_bundle_of_two_runs_is_intact_and_readable(bundle: bytes) -> None:
         121,
     )
     document = json.loads(bundle)
-    assert (document["format"], document["version"]) == (FORMAT, 1)
+    assert (document["format"], document["version"]) == (FORMAT, VERSION)
+    assert document["export"]["exported_at"] == "2026-11-23T09:30:00Z"
+    assert document["export"]["exported_by"] == "ada"
+    assert "not covered by the head" in document["export"]["note"]
     assert [run["run_id"] for run in document["runs"]] == [
         "01a20143-6017-7c18-9fc8-199214272c7a",
         "cfb5d998-ce44-42a6-9cf9-e327d562242e",
@@ -107,6 +115,14 @@ def test_bundle_of_two_runs_is_intact_and_readable(bundle: bytes) -> None:
 
 def test_the_chain_can_be_recomputed_by_hand(bundle: bytes) -> None:
     document = json.loads(bundle)
+    # The header the chain starts from is the case's record only: nothing about the export.
+    assert sorted(document["header"]) == [
+        "case",
+        "policy_snapshot_sha256",
+        "runs",
+        "timeline_sha256",
+        "workflow_id",
+    ]
     digest = sha256_hex(canonical(document["header"]))
     assert document["manifest"]["parts"]["header"] == digest
     for run in document["runs"]:
@@ -145,8 +161,11 @@ def event_label(document: dict[str, Any], run: int, index: int) -> str:
         (("timeline", "entries", 1, "kind"), "timeline"),
         (("policy_snapshot", "plan_name"), "policy snapshot"),
         (("policy_snapshot", "calendar", "zone"), "policy snapshot"),
-        (("header", "exported_by"), "header"),
-        (("header", "exported_at"), "header"),
+        (("header", "workflow_id"), "header"),
+        (("header", "runs", 0, "run_id"), "header"),
+        (("export", "exported_at"), "export"),
+        (("export", "exported_by"), "export"),
+        (("export", "note"), "export"),
         (("runs", 1, "run_id"), "runs[1]"),
         (("manifest", "head"), "manifest head"),
         (("manifest", "digest"), "manifest digest"),
@@ -154,6 +173,8 @@ def event_label(document: dict[str, Any], run: int, index: int) -> str:
         (("manifest", "parts", "runs[0]"), "manifest parts.runs[0]"),
         (("manifest", "chain", 1, "links", 4), "manifest chain runs[1] event 5"),
         (("manifest", "chain_rule"), "manifest chain_rule"),
+        (("manifest", "export_rule"), "manifest export_rule"),
+        (("manifest", "parts", "export"), "manifest parts.export"),
         (("format",), "format"),
     ],
 )
@@ -322,3 +343,143 @@ def test_a_timeline_of_another_case_is_refused() -> None:
 
     with pytest.raises(ValueError, match="timeline: is not the timeline of case"):
         build(number, runs, other, plan, EXPORTED_AT, "ada")
+
+
+def reordered(value: Any) -> Any:
+    """The same JSON with every object's keys in reverse insertion order."""
+    if isinstance(value, dict):
+        return {key: reordered(value[key]) for key in reversed(value)}
+    if isinstance(value, list):
+        return [reordered(item) for item in value]
+    return value
+
+
+def without_export(bundle: bytes) -> dict[str, Any]:
+    """The bundle less what the head does not cover: the export block and its digests."""
+    document: dict[str, Any] = json.loads(bundle)
+    del document["export"], document["manifest"]["parts"]["export"]
+    del document["manifest"]["digest"]
+    return document
+
+
+def test_the_same_case_exported_twice_has_the_same_head() -> None:
+    number, runs, plan = case_runs("continued-as-new-1", "continued-as-new-2")
+    later = datetime(2027, 2, 1, 17, 5, 9, 123456, tzinfo=UTC)
+
+    first = export_case_bundle(runs, "ada", EXPORTED_AT)
+    second = export_case_bundle(runs, "admin", later)
+
+    assert first != second
+    assert verify(first).head == verify(second).head == json.loads(first)["manifest"]["head"]
+    assert without_export(first) == without_export(second)
+    assert json.loads(second)["export"]["exported_at"] == "2027-02-01T17:05:09.123456Z"
+    # The head noted at one export verifies any other export of the same record.
+    assert verify(second, expected_head=verify(first).head).intact
+    # Key order in what the caller hands over does not reach the chain either.
+    timeline = timeline_of(number)
+    built = build(number, runs, timeline, plan, EXPORTED_AT, "ada")
+    rebuilt = build(number, runs, reordered(timeline), reordered(plan), later, "bob")
+    assert verify(rebuilt).head == verify(built).head
+
+
+@pytest.mark.parametrize("stems", [("opened",), ("continued-as-new-1", "continued-as-new-2")])
+def test_a_case_that_gained_an_event_has_another_head(stems: tuple[str, ...]) -> None:
+    _, runs, _ = case_runs(*stems)
+    last = runs[-1]
+    before = [*runs[:-1], WorkflowHistory(last.workflow_id, last.events[:-1])]
+
+    earlier = export_case_bundle(before, "ada", EXPORTED_AT)
+    now = export_case_bundle(runs, "ada", EXPORTED_AT)
+
+    assert verify(earlier).intact and verify(now).intact
+    assert verify(now).head != verify(earlier).head
+    assert verify(now, expected_head=verify(earlier).head).edited == ["manifest head"]
+
+
+def test_an_edited_export_is_named_and_is_no_edit_of_the_record(bundle: bytes) -> None:
+    head = verify(bundle).head
+    document = json.loads(bundle)
+    document["export"]["exported_at"] = "2026-11-24T09:30:00Z"
+
+    report = verify(render(document), expected_head=head)
+
+    assert report.edited == ["export"], report.summary()
+    assert "head" in report.problems[0].detail
+    assert report.head == head
+
+    # An edit of the record beside it is named too, not hidden behind the export's.
+    document["timeline"]["entries"][0]["actor"] = "mallory"
+    assert verify(render(document), expected_head=head).edited == ["timeline", "export"]
+
+
+def test_an_export_block_rewritten_with_its_digests_passes_even_with_the_head(
+    bundle: bytes,
+) -> None:
+    # By design: the head stands for the case's record, not for when or by whom the file
+    # was exported, so that block can be rewritten as any unpinned part can.
+    number, runs, plan = case_runs("continued-as-new-1", "continued-as-new-2")
+    head = verify(bundle).head
+    rewritten = build(
+        number, runs, timeline_of(number), plan, datetime(2020, 1, 1, tzinfo=UTC), "mallory"
+    )
+
+    assert verify(rewritten, expected_head=head).intact
+
+
+def test_a_bundle_of_version_1_still_verifies() -> None:
+    bundle = VERSION_1_BUNDLE.read_bytes()
+
+    report = verify(bundle, expected_head=VERSION_1_HEAD)
+
+    assert report.intact, report.summary()
+    assert (report.case, report.runs, report.events, report.head) == (111, 2, 121, VERSION_1_HEAD)
+    document = json.loads(bundle)
+    assert document["version"] == 1 and "export" not in document
+    assert document["header"]["exported_at"] == "2026-11-23T09:30:00Z"
+    assert verify(bundle, expected_head="0" * 64).edited == ["manifest head"]
+
+
+@pytest.mark.parametrize(
+    ("path", "named"),
+    [
+        (("runs", 1, "history", "events", 22, "eventTime"), "runs[1] event 23 ("),
+        (("runs", 0, "history", "events", 0, "eventTime"), "runs[0] event 1 ("),
+        (("timeline", "entries", 1, "kind"), "timeline"),
+        (("policy_snapshot", "plan_name"), "policy snapshot"),
+        # In version 1 the export time is in the header, and so in the chain.
+        (("header", "exported_at"), "header"),
+        (("header", "exported_by"), "header"),
+        (("manifest", "head"), "manifest head"),
+        (("manifest", "parts", "timeline"), "manifest parts.timeline"),
+        (("manifest", "chain", 1, "links", 4), "manifest chain runs[1] event 5"),
+    ],
+)
+def test_an_edit_of_a_version_1_bundle_is_named_as_before(
+    path: tuple[str | int, ...], named: str
+) -> None:
+    bundle = VERSION_1_BUNDLE.read_bytes()
+
+    report = verify(edit_byte(bundle, offset_of(json.loads(bundle), path)))
+
+    assert len(report.edited) == 1, report.summary()
+    assert report.edited[0].startswith(named), report.summary()
+
+
+def test_a_version_1_bundle_does_not_take_an_export_block() -> None:
+    document = json.loads(VERSION_1_BUNDLE.read_bytes())
+    document["export"] = {"exported_at": "2026-11-24T09:30:00Z", "exported_by": "ada"}
+
+    assert verify(render(document)).edited == ["export"]
+
+
+def test_an_unknown_version_or_an_extra_part_is_named(bundle: bytes) -> None:
+    document = json.loads(bundle)
+    document["version"] = VERSION + 1
+
+    report = verify(render(document))
+    assert report.edited == ["version"]
+    assert f"version {VERSION + 1}" in report.problems[0].detail
+
+    document = json.loads(bundle)
+    document["comment"] = "checked by ada"
+    assert verify(render(document)).edited == ["comment"]
