@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from fastapi_offline import FastAPIOffline
 
 from api import errors
 from api.auth import bootstrap_admin
@@ -48,7 +49,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             yield
         app.state.engine.dispose()
 
-    app = FastAPI(
+    # /docs and /redoc load Swagger UI and ReDoc from the package, not from a CDN.
+    app = FastAPIOffline(
         title="Tierline",
         summary="Durable support cases with business-time SLAs",
         version="0.1.0",

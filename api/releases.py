@@ -17,6 +17,7 @@ from api.limits import KeyedLimiter, update_with_retry
 from api.schemas import ReleasePage, ReleaseSummary
 from models.case import Actor, CaseView, case_workflow_id
 from models.read_model import ReleaseRecord
+from models.registry import BY_COMMAND
 from models.release import (
     OPEN_RELEASE,
     LinkCaseToRelease,
@@ -28,17 +29,22 @@ from models.release import (
     UnlinkRelease,
     release_workflow_id,
 )
-from workflows.case import CaseWorkflow
 from workflows.release import ReleaseWorkflow
 
 
 async def _update(
-    client: Client, limiter: KeyedLimiter, workflow_id: str, update: Any, arg: Any, what: str
+    client: Client,
+    limiter: KeyedLimiter,
+    workflow_id: str,
+    update: Any,
+    arg: Any,
+    what: str,
+    result_type: type | None = None,
 ) -> Any:
     handle = client.get_workflow_handle(workflow_id)
 
     async def call() -> Any:
-        return await handle.execute_update(update, arg)
+        return await handle.execute_update(update, arg, result_type=result_type)
 
     try:
         return await update_with_retry(limiter, workflow_id, call)
@@ -102,9 +108,10 @@ async def link(
         client,
         limiter,
         case_workflow_id(number),
-        CaseWorkflow.link_release,
+        BY_COMMAND[LinkRelease].update,
         LinkRelease(version=version, actor=actor),
         f"case {number}",
+        CaseView,
     )
     command = LinkCaseToRelease(
         number=number,
@@ -126,9 +133,10 @@ async def link(
             client,
             limiter,
             case_workflow_id(number),
-            CaseWorkflow.unlink_release,
+            BY_COMMAND[UnlinkRelease].update,
             UnlinkRelease(version=version, actor=actor, reason="the release refused the link"),
             f"case {number}",
+            CaseView,
         )
         raise
     return view
@@ -149,9 +157,10 @@ async def unlink(
         client,
         limiter,
         case_workflow_id(number),
-        CaseWorkflow.unlink_release,
+        BY_COMMAND[UnlinkRelease].update,
         UnlinkRelease(version=version, actor=actor, reason=reason),
         f"case {number}",
+        CaseView,
     )
     return view
 

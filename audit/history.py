@@ -23,45 +23,18 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from activities.projection import PROJECT_CASE, PROJECT_CASE_LOCAL
 from models.case import Actor, CaseProjected, OpenCase, case_workflow_id
-from models.commands import (
-    AddInternalNote,
-    AssignCase,
-    CaseCommand,
-    ChangeSeverity,
-    CloseCase,
-    CloseOutOfScope,
-    ConfirmResolution,
-    CustomerReply,
-    EscalateTier,
-    ReopenCase,
-    RequestInformation,
-    RequestManagementEscalation,
-    ResolveCase,
-    RespondPublicly,
-)
-from models.release import LinkRelease, ReleaseNews, UnlinkRelease
+from models.commands import CaseCommand
+from models.registry import BY_UPDATE
+from models.release import ReleaseNews
 from policies.plan_snapshot import PlanSnapshot
 from workflows.case import CaseStart
 
 LOCAL_ACTIVITY_MARKER = "core_local_activity"
 RELEASE_NEWS = "release_news"
-# Every case update that carries a command, by update name. `opened` carries none.
+# Every case update that carries a command, by update name (the registry's); `opened`
+# carries none.
 UPDATE_COMMANDS: dict[str, type[CaseCommand]] = {
-    "assign": AssignCase,
-    "respond": RespondPublicly,
-    "add_note": AddInternalNote,
-    "request_information": RequestInformation,
-    "customer_reply": CustomerReply,
-    "escalate_tier": EscalateTier,
-    "change_severity": ChangeSeverity,
-    "request_management_escalation": RequestManagementEscalation,
-    "resolve": ResolveCase,
-    "confirm": ConfirmResolution,
-    "close": CloseCase,
-    "reopen": ReopenCase,
-    "close_out_of_scope": CloseOutOfScope,
-    "link_release": LinkRelease,
-    "unlink_release": UnlinkRelease,
+    name: spec.command for name, spec in BY_UPDATE.items()
 }
 UPDATES_WITHOUT_COMMAND = frozenset({"opened"})
 

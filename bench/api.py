@@ -80,7 +80,7 @@ with workflow.unsafe.imports_passed_through():
     from models.read_model import CaseRecord, make_engine
     from settings import embedded_sqlite_flags
     from worker import tune_gc, workflow_runner
-    from workflows.case import CaseWorkflow
+    from workflows.case import execute_command
     from workflows.search_attributes import dev_server_flags
 
 SCRIPT = Path(__file__)
@@ -725,9 +725,7 @@ async def run_actions(
 
     async def add_note_directly(number: int) -> None:
         handle = client.get_workflow_handle(case_workflow_id(number))
-        view = await handle.execute_update(
-            CaseWorkflow.add_note, AddInternalNote(actor=agent, note="called back")
-        )
+        view = await execute_command(handle, AddInternalNote(actor=agent, note="called back"))
         if view.seq <= last_seq.get(number, 0):
             actions.stale_answers += 1
         last_seq[number] = view.seq

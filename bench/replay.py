@@ -102,7 +102,7 @@ from models.read_model import create_schema, make_engine  # noqa: E402
 from policies.catalog import load_catalogs, resolve_plan  # noqa: E402
 from settings import Settings, embedded_sqlite_flags  # noqa: E402
 from worker import build_worker, pin_time_zone_data  # noqa: E402
-from workflows.case import CaseStart, CaseWorkflow  # noqa: E402
+from workflows.case import CaseStart, CaseWorkflow, execute_command  # noqa: E402
 from workflows.search_attributes import ALL_KEYS  # noqa: E402
 
 CATALOG = "us-software-002"
@@ -175,10 +175,10 @@ class SmtpSink:
         return "250 OK"
 
 
-async def refusable(handle: CaseHandle, update: Any, command: Any, tally: Counter[str]) -> None:
-    """Send one update; a refused one (the state did not allow it) is only counted."""
+async def refusable(handle: CaseHandle, command: Any, tally: Counter[str]) -> None:
+    """Send one command; a refused one (the state did not allow it) is only counted."""
     try:
-        await handle.execute_update(update, command)
+        await execute_command(handle, command)
         tally["updates"] += 1
     except WorkflowUpdateFailedError:
         tally["refused"] += 1
@@ -215,48 +215,42 @@ async def drive(
     await handle.execute_update(CaseWorkflow.opened)
     tally["updates"] += 1
 
-    async def act(update: Any, command: Any) -> None:
-        await refusable(handle, update, command, tally)
+    async def act(command: Any) -> None:
+        await refusable(handle, command, tally)
 
     if rng.random() < 0.7:
-        await act(CaseWorkflow.assign, AssignCase(actor=AGENT, assignee="bea"))
+        await act(AssignCase(actor=AGENT, assignee="bea"))
     if rng.random() < 0.85:
-        await act(CaseWorkflow.respond, RespondPublicly(actor=AGENT, message="Looking at it."))
+        await act(RespondPublicly(actor=AGENT, message="Looking at it."))
     long_thread = rng.random() < 0.08
     for note in range(rng.randint(12, 20) if long_thread else rng.randint(0, 4)):
-        await act(CaseWorkflow.add_note, AddInternalNote(actor=AGENT, note=f"Note {note}."))
+        await act(AddInternalNote(actor=AGENT, note=f"Note {note}."))
     if rng.random() < 0.3:
         await act(
-            CaseWorkflow.request_information,
             RequestInformation(actor=AGENT, message="Which version do you run?"),
         )
-        await act(CaseWorkflow.customer_reply, CustomerReply(actor=CUSTOMER, message="4.2.1"))
+        await act(CustomerReply(actor=CUSTOMER, message="4.2.1"))
     if rng.random() < 0.2:
         tier = 3 if rng.random() < 0.3 else 2
-        await act(
-            CaseWorkflow.escalate_tier, EscalateTier(actor=AGENT, tier=tier, reason="Needs a fix.")
-        )
+        await act(EscalateTier(actor=AGENT, tier=tier, reason="Needs a fix."))
     if rng.random() < 0.15:
         other = rng.choice([s for s in SEVERITIES if s != severity])
         await act(
-            CaseWorkflow.change_severity,
             ChangeSeverity(actor=AGENT, severity=other, reason="Impact reassessed."),
         )
     if rng.random() < 0.1:
         await act(
-            CaseWorkflow.request_management_escalation,
             RequestManagementEscalation(actor=CUSTOMER, reason="Production is down."),
         )
     ending = rng.random()
     if ending < 0.65:
-        await act(CaseWorkflow.resolve, ResolveCase(actor=AGENT, summary="Fixed the timeout."))
+        await act(ResolveCase(actor=AGENT, summary="Fixed the timeout."))
         if rng.random() < 0.5:
-            await act(CaseWorkflow.confirm, ConfirmResolution(actor=CUSTOMER))
+            await act(ConfirmResolution(actor=CUSTOMER))
         else:
-            await act(CaseWorkflow.close, CloseCase(actor=AGENT, reason="Confirmed by phone."))
+            await act(CloseCase(actor=AGENT, reason="Confirmed by phone."))
     elif ending < 0.75:
         await act(
-            CaseWorkflow.close_out_of_scope,
             CloseOutOfScope(actor=AGENT, exclusion="third-party", reason="Their proxy drops it."),
         )
     if (await handle.query(CaseWorkflow.view)).status in FINAL:

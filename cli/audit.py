@@ -7,18 +7,18 @@ import asyncio
 import json
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 from rich.text import Text
 
-from audit.evidence import verify_bundle
-from audit.history import histories_from_json
-from audit.replay import ReplaySummary, Verdict, render_summary, replay_cases
 from cli import http
 from cli.http import JsonFlag
+
+if TYPE_CHECKING:  # the replay machinery (Temporal's SDK) loads only for the commands using it
+    from audit.replay import ReplaySummary, Verdict
 
 app = typer.Typer(
     help="Audit cases: timelines, replay verdicts, as-of states, evidence bundles, what-if"
@@ -121,8 +121,11 @@ def replay(
         )
     numbers = sorted(set(numbers))
     if not numbers:
-        http.err().print("No cases to replay.")
-        raise typer.Exit(0)
+        # A deploy gate that checked nothing must not pass as if it had.
+        http.err().print("No cases to replay: nothing was checked.")
+        raise typer.Exit(2)
+    from audit.replay import render_summary
+
     summary = asyncio.run(_replay(ctx, numbers, quiet=as_json))
     if as_json:
         http.print_json(summary.model_dump(mode="json"))
@@ -133,6 +136,9 @@ def replay(
 
 
 async def _replay(ctx: typer.Context, numbers: list[int], quiet: bool) -> ReplaySummary:
+    from audit.history import histories_from_json
+    from audit.replay import replay_cases
+
     progress = Progress(
         TextColumn("replaying"),
         BarColumn(),
@@ -221,6 +227,8 @@ def verify(
     as_json: JsonFlag = False,
 ) -> None:
     """Check an evidence bundle offline; exits 1 and names each edited part if not intact."""
+    from audit.evidence import verify_bundle
+
     report = verify_bundle(file.read_bytes(), expected_head=head)
     if as_json:
         http.print_json(report.model_dump(mode="json"))

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import inspect
 import json
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal, get_args, get_origin
 
 import typer
 from rich.table import Table
@@ -11,6 +12,8 @@ from rich.text import Text
 
 from cli import http
 from cli.http import JsonFlag, duration, local, utc, yes
+from models.commands import REASON
+from models.registry import COMMANDS, CaseCommandSpec, CliArgument
 
 app = typer.Typer(
     help="Open, read and work support cases (--api/--token before the command, or "
@@ -194,174 +197,69 @@ def queue(
     http.out().print(_summaries(items, title=f"Tier {tier} queue"))
 
 
-# Actions: each POSTs to /cases/{number}/<path> and prints the state the case is in now.
+# Actions: one command per entry of the case-command registry that has a CLI verb, each
+# POSTing to /cases/{number}/<route> and printing the state the case is in now.
 
 
-@app.command()
-def assign(
-    ctx: typer.Context,
-    number: Number,
-    assignee: Annotated[str, typer.Argument(help="The agent's user id.")],
-    idempotency_key: IdempotencyKey = None,
-    as_json: JsonFlag = False,
-) -> None:
-    """Assign the case to an agent."""
-    _act(ctx, number, "assign", {"assignee": assignee}, idempotency_key, as_json)
+def _cli_type(annotation: Any) -> Any:
+    """The type typer parses a payload field as; the API validates the rest (`Literal`
+    tiers arrive as ints, a bad one comes back as the API's 422)."""
+    if get_origin(annotation) is Literal:
+        return type(get_args(annotation)[0])
+    return annotation
 
 
-@app.command()
-def respond(
-    ctx: typer.Context,
-    number: Number,
-    message: Annotated[str, typer.Argument(help="What the customer reads.")],
-    idempotency_key: IdempotencyKey = None,
-    as_json: JsonFlag = False,
-) -> None:
-    """Respond to the customer."""
-    _act(ctx, number, "respond", {"message": message}, idempotency_key, as_json)
+def _parameter(spec: CaseCommandSpec, argument: CliArgument) -> inspect.Parameter:
+    field = spec.command.model_fields[argument.field]
+    kind = _cli_type(field.annotation)
+    help_text = field.description or REASON
+    info: Any
+    if argument.positional:
+        info = typer.Argument(metavar=argument.metavar, help=help_text, show_default=False)
+    else:
+        flag = "--" + (argument.flag or argument.field).replace("_", "-")
+        bounds: dict[str, Any] = {}
+        if get_origin(field.annotation) is Literal and kind is int:
+            # `Literal[2, 3]`: bad usage, refused here with exit 2 before any request.
+            values = get_args(field.annotation)
+            bounds = {"min": min(values), "max": max(values)}
+        info = typer.Option(flag, help=help_text, show_default=False, **bounds)
+    default = inspect.Parameter.empty if field.is_required() else field.default
+    return inspect.Parameter(
+        argument.field,
+        inspect.Parameter.KEYWORD_ONLY,
+        default=default,
+        annotation=Annotated[kind, info],
+    )
 
 
-@app.command()
-def note(
-    ctx: typer.Context,
-    number: Number,
-    text: Annotated[str, typer.Argument(metavar="NOTE", help="Seen by staff only.")],
-    idempotency_key: IdempotencyKey = None,
-    as_json: JsonFlag = False,
-) -> None:
-    """Add an internal note the customer does not see."""
-    _act(ctx, number, "notes", {"note": text}, idempotency_key, as_json)
+def _action_command(spec: CaseCommandSpec) -> None:
+    assert spec.cli is not None and spec.route is not None
+    route = spec.route
+
+    def command(**values: Any) -> None:
+        ctx, number = values.pop("ctx"), values.pop("number")
+        key, as_json = values.pop("idempotency_key"), values.pop("as_json")
+        _act(ctx, number, route, values, key, as_json)
+
+    keyword = inspect.Parameter.KEYWORD_ONLY
+    parameters = [
+        inspect.Parameter("ctx", keyword, annotation=typer.Context),
+        inspect.Parameter("number", keyword, annotation=Number),
+        *(_parameter(spec, argument) for argument in spec.cli_arguments),
+        inspect.Parameter("idempotency_key", keyword, default=None, annotation=IdempotencyKey),
+        inspect.Parameter("as_json", keyword, default=False, annotation=JsonFlag),
+    ]
+    command.__signature__ = inspect.Signature(parameters)  # type: ignore[attr-defined]
+    command.__annotations__ = {p.name: p.annotation for p in parameters} | {"return": None}
+    command.__doc__ = spec.summary
+    command.__name__ = spec.cli.replace("-", "_")
+    app.command(spec.cli)(command)
 
 
-@app.command("request-info")
-def request_info(
-    ctx: typer.Context,
-    number: Number,
-    message: Annotated[str, typer.Argument(help="What the customer should send.")],
-    idempotency_key: IdempotencyKey = None,
-    as_json: JsonFlag = False,
-) -> None:
-    """Ask the customer for information; the resolution clock pauses."""
-    _act(ctx, number, "request-information", {"message": message}, idempotency_key, as_json)
-
-
-@app.command()
-def reply(
-    ctx: typer.Context,
-    number: Number,
-    message: Annotated[str, typer.Argument()],
-    idempotency_key: IdempotencyKey = None,
-    as_json: JsonFlag = False,
-) -> None:
-    """Reply as the customer; a paused case resumes."""
-    _act(ctx, number, "reply", {"message": message}, idempotency_key, as_json)
-
-
-@app.command()
-def escalate(
-    ctx: typer.Context,
-    number: Number,
-    tier: Annotated[int, typer.Option(min=2, max=3, help="2 or 3.", show_default=False)],
-    reason: Reason,
-    idempotency_key: IdempotencyKey = None,
-    as_json: JsonFlag = False,
-) -> None:
-    """Escalate to tier 2 or tier 3."""
-    _act(ctx, number, "escalate", {"tier": tier, "reason": reason}, idempotency_key, as_json)
-
-
-@app.command()
-def severity(
-    ctx: typer.Context,
-    number: Number,
-    new_severity: Annotated[
-        str, typer.Argument(metavar="SEVERITY", help="A severity of the plan.")
-    ],
-    reason: Reason,
-    idempotency_key: IdempotencyKey = None,
-    as_json: JsonFlag = False,
-) -> None:
-    """Change the severity; every running clock is recomputed."""
-    body = {"severity": new_severity, "reason": reason}
-    _act(ctx, number, "severity", body, idempotency_key, as_json)
-
-
-@app.command("management-escalation")
-def management_escalation(
-    ctx: typer.Context,
-    number: Number,
-    reason: Reason,
-    idempotency_key: IdempotencyKey = None,
-    as_json: JsonFlag = False,
-) -> None:
-    """Escalate one level up the plan's management chain."""
-    _act(ctx, number, "management-escalation", {"reason": reason}, idempotency_key, as_json)
-
-
-@app.command()
-def resolve(
-    ctx: typer.Context,
-    number: Number,
-    summary: Annotated[str, typer.Option(help="What fixed it.", show_default=False)],
-    rca: Annotated[
-        str | None, typer.Option(help="Root-cause analysis, where the plan requires one.")
-    ] = None,
-    idempotency_key: IdempotencyKey = None,
-    as_json: JsonFlag = False,
-) -> None:
-    """Resolve the case."""
-    body = {"summary": summary, "root_cause_analysis": rca}
-    _act(ctx, number, "resolve", body, idempotency_key, as_json)
-
-
-@app.command()
-def confirm(
-    ctx: typer.Context,
-    number: Number,
-    comment: Annotated[str | None, typer.Option()] = None,
-    idempotency_key: IdempotencyKey = None,
-    as_json: JsonFlag = False,
-) -> None:
-    """Confirm the resolution as the customer; the case closes."""
-    _act(ctx, number, "confirm", {"comment": comment}, idempotency_key, as_json)
-
-
-@app.command()
-def close(
-    ctx: typer.Context,
-    number: Number,
-    reason: Reason,
-    idempotency_key: IdempotencyKey = None,
-    as_json: JsonFlag = False,
-) -> None:
-    """Close a resolved case."""
-    _act(ctx, number, "close", {"reason": reason}, idempotency_key, as_json)
-
-
-@app.command()
-def reopen(
-    ctx: typer.Context,
-    number: Number,
-    reason: Reason,
-    idempotency_key: IdempotencyKey = None,
-    as_json: JsonFlag = False,
-) -> None:
-    """Reopen a resolved case, or a closed one within the plan's reopen window."""
-    _act(ctx, number, "reopen", {"reason": reason}, idempotency_key, as_json)
-
-
-@app.command("out-of-scope")
-def out_of_scope(
-    ctx: typer.Context,
-    number: Number,
-    exclusion: Annotated[str, typer.Option(help="One of the plan's exclusion ids.")],
-    reason: Reason,
-    idempotency_key: IdempotencyKey = None,
-    as_json: JsonFlag = False,
-) -> None:
-    """Close as out of scope, citing one of the plan's exclusions."""
-    body = {"exclusion": exclusion, "reason": reason}
-    _act(ctx, number, "close-out-of-scope", body, idempotency_key, as_json)
+for _spec in COMMANDS:
+    if _spec.cli is not None:
+        _action_command(_spec)
 
 
 def _act(

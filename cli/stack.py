@@ -23,10 +23,7 @@ from typing import Any
 import httpx
 from rich.console import Console
 
-from api.auth import bootstrap_admin
-from models.read_model import create_schema, make_engine
 from settings import ROOT, Settings, embedded_sqlite_flags, get_settings
-from workflows.search_attributes import dev_server_flags
 
 console = Console()
 
@@ -235,6 +232,13 @@ def dev_server_command(settings: Settings) -> list[str]:
     ]
 
 
+def dev_server_flags() -> list[str]:
+    # Temporal's SDK loads only when the stack starts, not for every `tierline` command.
+    from workflows.search_attributes import dev_server_flags as flags
+
+    return flags()
+
+
 def listening(host: str, port: int) -> bool:
     with socket.socket() as sock:
         sock.settimeout(0.5)
@@ -306,6 +310,9 @@ def run_stack() -> None:
             )
             wait_for_port("127.0.0.1", port, supervisor.start(server), timeout=60)
             needs = (server,)
+        from api.auth import bootstrap_admin
+        from models.read_model import create_schema, make_engine
+
         engine = make_engine(settings.effective_database_url)
         create_schema(engine)
         admin_token = bootstrap_admin(engine, settings.var_dir)

@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from models.case import Actor
 
-Text = Field(min_length=1, max_length=20_000)
+
+def text(description: str) -> Any:
+    return Field(min_length=1, max_length=20_000, description=description)
+
+
+REASON = "Why; recorded in the case history."
 
 
 class CaseCommand(BaseModel):
@@ -18,56 +23,63 @@ class CaseCommand(BaseModel):
 
 
 class AssignCase(CaseCommand):
-    assignee: str = Field(min_length=1, max_length=200)
+    assignee: str = Field(min_length=1, max_length=200, description="The agent's user id.")
 
 
 class RespondPublicly(CaseCommand):
-    message: str = Text
+    message: str = text("What the customer reads.")
 
 
 class AddInternalNote(CaseCommand):
-    note: str = Text
+    note: str = text("Seen by staff only.")
 
 
 class RequestInformation(CaseCommand):
-    message: str = Text
+    message: str = text("What the customer should send.")
 
 
 class CustomerReply(CaseCommand):
-    message: str = Text
+    message: str = text("The customer's reply.")
 
 
 class EscalateTier(CaseCommand):
-    tier: Literal[2, 3]
-    reason: str = Text
+    tier: Literal[2, 3] = Field(description="2 or 3.")
+    reason: str = text(REASON)
 
 
 class ChangeSeverity(CaseCommand):
-    severity: str = Field(min_length=1, max_length=40)
-    reason: str = Text
+    severity: str = Field(min_length=1, max_length=40, description="A severity of the plan.")
+    reason: str = text(REASON)
 
 
 class RequestManagementEscalation(CaseCommand):
-    reason: str = Text
+    reason: str = text(REASON)
 
 
 class ResolveCase(CaseCommand):
-    summary: str = Text
-    root_cause_analysis: str | None = Field(default=None, min_length=1, max_length=50_000)
+    summary: str = text("What fixed it.")
+    root_cause_analysis: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=50_000,
+        description="Root-cause analysis, where the plan requires one.",
+    )
 
 
 class ConfirmResolution(CaseCommand):
-    comment: str | None = Field(default=None, max_length=20_000)
+    comment: str | None = Field(default=None, max_length=20_000, description="Any comment.")
 
 
 class CloseCase(CaseCommand):
-    reason: str = Text
+    reason: str = text(REASON)
 
 
 class ReopenCase(CaseCommand):
-    reason: str = Text
+    reason: str = text(REASON)
 
 
 class CloseOutOfScope(CaseCommand):
-    exclusion: str = Field(min_length=1, max_length=100)
-    reason: str = Text
+    exclusion: str = Field(
+        min_length=1, max_length=100, description="One of the plan's exclusion ids."
+    )
+    reason: str = text(REASON)

@@ -41,6 +41,7 @@ from models.commands import (
     ResolveCase,
     RespondPublicly,
 )
+from models.registry import BY_COMMAND, EventKind
 from models.release import LinkRelease, ReleaseNews, UnlinkRelease
 from policies.business_time import due_at
 from policies.plan_snapshot import EscalationTrigger, PlanSnapshot
@@ -68,7 +69,7 @@ class Fact(BaseModel):
 
     model_config = ConfigDict(frozen=True)
 
-    kind: str
+    kind: EventKind
     actor: Actor
     reason: str | None = None
     public: bool = True
@@ -92,7 +93,7 @@ def _clock_fact(event: ClockEvent) -> Fact:
     data: dict[str, Any] = {"clock": event.clock.value}
     if event.due_at is not None:
         data["due_at"] = event.due_at.isoformat()
-    return Fact(kind=f"clock_{event.kind.value}", actor=SYSTEM, data=data, public=False)
+    return Fact(kind=EventKind.of_clock(event.kind), actor=SYSTEM, data=data, public=False)
 
 
 class _Draft:
@@ -110,7 +111,7 @@ class _Draft:
     def set(self, **changes: Any) -> None:
         self.state = self.state.model_copy(update=changes)
 
-    def fact(self, kind: str, actor: Actor, reason: str | None = None, **data: Any) -> None:
+    def fact(self, kind: EventKind, actor: Actor, reason: str | None = None, **data: Any) -> None:
         public = data.pop("public", True)
         self.facts.append(Fact(kind=kind, actor=actor, reason=reason, public=public, data=data))
 
@@ -164,7 +165,10 @@ def open_case(command: OpenCase, now: datetime) -> Outcome:
     )
     draft = _Draft(state, now)
     draft.fact(
-        "opened", command.opened_by, severity=severity, policy=plan.source.model_dump(mode="json")
+        EventKind.opened,
+        command.opened_by,
+        severity=severity,
+        policy=plan.source.model_dump(mode="json"),
     )
     draft.set(tier=level.starts_in_tier, status=TIER_STATUS[level.starts_in_tier])
     for name in (ClockName.first_response, ClockName.periodic_update, ClockName.resolution):
@@ -203,7 +207,7 @@ def _escalate_management(draft: _Draft, actor: Actor, reason: str) -> bool:
     reached = chain[level]
     draft.set(escalation_level=reached.level)
     draft.fact(
-        "management_escalated",
+        EventKind.management_escalated,
         actor,
         reason,
         level=reached.level,
@@ -226,40 +230,39 @@ def handle(state: CaseState, command: CaseCommand, now: datetime) -> Outcome:
     _require(status not in FINAL or isinstance(command, ReopenCase), f"the case is {status.value}")
     draft = _Draft(state, now)
     actor = command.actor
+    spec = BY_COMMAND.get(type(command))
+    if spec is None:
+        raise Refused(f"unknown command {type(command).__name__}")
+    _require_role(actor, *spec.roles)
     match command:
         case AssignCase(assignee=assignee):
-            _require_role(actor, Role.agent)
             _require(assignee != state.assignee, f"the case is already assigned to {assignee}")
             draft.set(assignee=assignee)
-            draft.fact("assigned", actor, assignee=assignee, public=False)
+            draft.fact(EventKind.assigned, actor, assignee=assignee, public=False)
         case RespondPublicly(message=message):
-            _require_role(actor, Role.agent)
             _require(status is not CaseStatus.resolved, "the case is resolved: reopen it first")
-            draft.fact("responded", actor, message)
+            draft.fact(EventKind.responded, actor, message)
             _public_response(draft)
             if status is CaseStatus.waiting_on_customer:
                 draft.clock(ClockName.periodic_update, clocks.pause)
         case AddInternalNote(note=note):
-            _require_role(actor, Role.agent, Role.release_manager)
-            draft.fact("note_added", actor, note, public=False)
+            draft.fact(EventKind.note_added, actor, note, public=False)
         case RequestInformation(message=message):
-            _require_role(actor, Role.agent)
             _require(
                 status in WORKING,
                 f"information cannot be requested while the case is {status.value}",
             )
-            draft.fact("information_requested", actor, message)
+            draft.fact(EventKind.information_requested, actor, message)
             _public_response(draft)
             draft.set(status=CaseStatus.waiting_on_customer, status_before_waiting=status)
             # Waiting on the customer stops every clock that measures the vendor's work.
             for name in WAITING_PAUSES:
                 draft.clock(name, clocks.pause)
         case CustomerReply(message=message):
-            _require_role(actor, Role.customer)
             _require(
                 status not in (CaseStatus.resolved,), "the case is resolved: confirm or reopen it"
             )
-            draft.fact("customer_replied", actor, message)
+            draft.fact(EventKind.customer_replied, actor, message)
             if status is CaseStatus.waiting_on_customer:
                 draft.set(
                     status=state.status_before_waiting or TIER_STATUS[state.tier],
@@ -268,13 +271,12 @@ def handle(state: CaseState, command: CaseCommand, now: datetime) -> Outcome:
                 for name in WAITING_PAUSES:
                     draft.clock(name, clocks.resume)
         case EscalateTier(tier=tier, reason=reason):
-            _require_role(actor, Role.agent)
             _require(
                 status in WORKING or status is CaseStatus.waiting_on_customer,
                 f"a {status.value} case cannot be escalated",
             )
             _require(tier > state.tier, f"the case is already in tier {state.tier}")
-            draft.fact("tier_escalated", actor, reason, from_tier=state.tier, to_tier=tier)
+            draft.fact(EventKind.tier_escalated, actor, reason, from_tier=state.tier, to_tier=tier)
             was_waiting = status is CaseStatus.waiting_on_customer
             draft.move_to_tier(tier)
             if was_waiting:
@@ -282,14 +284,13 @@ def handle(state: CaseState, command: CaseCommand, now: datetime) -> Outcome:
                     status=CaseStatus.waiting_on_customer, status_before_waiting=TIER_STATUS[tier]
                 )
         case ChangeSeverity(severity=severity, reason=reason):
-            _require_role(actor, Role.agent, Role.customer)
             _require(severity != state.severity, f"the severity is already {severity}")
             try:
                 state.plan.severity(severity)
             except (KeyError, ValueError) as err:
                 raise Refused(f"plan {state.plan.plan_id} has no severity {severity!r}") from err
             draft.fact(
-                "severity_changed",
+                EventKind.severity_changed,
                 actor,
                 reason,
                 from_severity=state.severity,
@@ -299,7 +300,6 @@ def handle(state: CaseState, command: CaseCommand, now: datetime) -> Outcome:
             for name, target in _targets(state.plan, severity).items():
                 draft.retarget(name, target)
         case RequestManagementEscalation(reason=reason):
-            _require_role(actor, Role.customer, Role.agent)
             _require(
                 bool(state.plan.escalation),
                 f"plan {state.plan.plan_id} has no management escalation",
@@ -314,7 +314,6 @@ def handle(state: CaseState, command: CaseCommand, now: datetime) -> Outcome:
                 "the case is already at the top of the management chain",
             )
         case ResolveCase(summary=summary, root_cause_analysis=rca):
-            _require_role(actor, Role.agent, Role.release_manager)
             _require(
                 status in WORKING or status is CaseStatus.waiting_on_customer,
                 f"a {status.value} case cannot be resolved",
@@ -327,23 +326,20 @@ def handle(state: CaseState, command: CaseCommand, now: datetime) -> Outcome:
             _resolve(draft, actor, summary, root_cause_analysis=rca)
             draft.set(root_cause_analysis=rca)
         case ConfirmResolution(comment=comment):
-            _require_role(actor, Role.customer)
             _require(
                 status is CaseStatus.resolved,
                 f"only a resolved case can be confirmed, this one is {status.value}",
             )
-            draft.fact("confirmed", actor, comment)
+            draft.fact(EventKind.confirmed, actor, comment)
             draft.set(status=CaseStatus.closed, closed_at=now)
         case CloseCase(reason=reason):
-            _require_role(actor, Role.agent)
             _require(
                 status is CaseStatus.resolved,
                 f"only a resolved case can be closed, this one is {status.value}",
             )
-            draft.fact("closed", actor, reason)
+            draft.fact(EventKind.closed, actor, reason)
             draft.set(status=CaseStatus.closed, closed_at=now)
         case ReopenCase(reason=reason):
-            _require_role(actor, Role.customer, Role.agent)
             _require(
                 status in (CaseStatus.resolved, CaseStatus.closed),
                 f"a {status.value} case cannot be reopened",
@@ -356,7 +352,7 @@ def handle(state: CaseState, command: CaseCommand, now: datetime) -> Outcome:
                 )
                 assert deadline is not None
                 _require(now <= deadline, f"the reopen window ended at {deadline.isoformat()}")
-            draft.fact("reopened", actor, reason)
+            draft.fact(EventKind.reopened, actor, reason)
             draft.set(status=TIER_STATUS[state.tier], resolved_at=None, closed_at=None)
             for name in (ClockName.resolution, ClockName.periodic_update):
                 stopped = draft.state.clocks[name].model_copy(
@@ -365,7 +361,6 @@ def handle(state: CaseState, command: CaseCommand, now: datetime) -> Outcome:
                 draft.set(clocks={**draft.state.clocks, name: stopped})
                 draft.clock(name, clocks.resume)
         case CloseOutOfScope(exclusion=exclusion_id, reason=reason):
-            _require_role(actor, Role.agent)
             _require(
                 status in WORKING or status is CaseStatus.waiting_on_customer,
                 f"a {status.value} case cannot be closed out of scope",
@@ -379,11 +374,14 @@ def handle(state: CaseState, command: CaseCommand, now: datetime) -> Outcome:
             for name in ClockName:
                 draft.clock(name, clocks.withdraw)
             draft.fact(
-                "closed_out_of_scope", actor, reason, exclusion=exclusion.id, text=exclusion.text
+                EventKind.closed_out_of_scope,
+                actor,
+                reason,
+                exclusion=exclusion.id,
+                text=exclusion.text,
             )
             draft.set(status=CaseStatus.closed_out_of_scope, exclusion=exclusion.id, closed_at=now)
         case LinkRelease(version=version):
-            _require_role(actor, Role.release_manager, Role.agent)
             if state.release == version:
                 return state, []
             _require(
@@ -396,13 +394,12 @@ def handle(state: CaseState, command: CaseCommand, now: datetime) -> Outcome:
                 state.release is None,
                 f"case {state.number} is linked to release {state.release}; unlink it first",
             )
-            draft.fact("release_linked", actor, release=version)
+            draft.fact(EventKind.release_linked, actor, release=version)
             draft.set(release=version)
         case UnlinkRelease(version=version, reason=reason):
-            _require_role(actor, Role.release_manager, Role.agent)
             if state.release != version:
                 return state, []
-            draft.fact("release_unlinked", actor, reason or None, release=version)
+            draft.fact(EventKind.release_unlinked, actor, reason or None, release=version)
             draft.set(release=None)
         case _:
             raise Refused(f"unknown command {type(command).__name__}")
@@ -411,7 +408,7 @@ def handle(state: CaseState, command: CaseCommand, now: datetime) -> Outcome:
 
 def _resolve(draft: _Draft, actor: Actor, summary: str, **data: Any) -> None:
     state = draft.state
-    draft.fact("resolved", actor, summary, **data)
+    draft.fact(EventKind.resolved, actor, summary, **data)
     if state.first_responded_at is None:
         draft.set(first_responded_at=draft.now)
         draft.clock(ClockName.first_response, clocks.stop)
@@ -433,12 +430,16 @@ def release_news(state: CaseState, news: ReleaseNews, now: datetime) -> Outcome:
     label = f"{news.kind.value.replace('_', ' ')} {news.version}"
     match news.event:
         case "hotfix_available":
-            draft.fact("hotfix_available", news.actor, release=news.version, build=news.build)
+            draft.fact(
+                EventKind.hotfix_available, news.actor, release=news.version, build=news.build
+            )
         case "shipped" if state.status is not CaseStatus.resolved:
-            draft.fact("release_shipped", news.actor, release=news.version, build=news.build)
+            draft.fact(
+                EventKind.release_shipped, news.actor, release=news.version, build=news.build
+            )
             _resolve(draft, news.actor, f"Fixed in {label}", release=news.version)
         case "cancelled":
-            draft.fact("release_cancelled", news.actor, news.reason, release=news.version)
+            draft.fact(EventKind.release_cancelled, news.actor, news.reason, release=news.version)
             draft.set(release=None)
         case _:
             return state, []
@@ -460,7 +461,11 @@ def tick(state: CaseState, now: datetime) -> Outcome:
                 continue
             if name is ClockName.tier1 and draft.state.tier == 1:
                 draft.fact(
-                    "tier_escalated", SYSTEM, "the tier-1 target ran out", from_tier=1, to_tier=2
+                    EventKind.tier_escalated,
+                    SYSTEM,
+                    "the tier-1 target ran out",
+                    from_tier=1,
+                    to_tier=2,
                 )
                 waiting = draft.state.status is CaseStatus.waiting_on_customer
                 draft.move_to_tier(2)

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from datetime import datetime, timedelta
+from typing import Any
 
 from temporalio import workflow
+from temporalio.client import WorkflowHandle
 from temporalio.common import RawValue, RetryPolicy
 from temporalio.exceptions import ApplicationError
 
@@ -23,24 +26,10 @@ with workflow.unsafe.imports_passed_through():
         CaseView,
         OpenCase,
     )
-    from models.commands import (
-        AddInternalNote,
-        AssignCase,
-        CaseCommand,
-        ChangeSeverity,
-        CloseCase,
-        CloseOutOfScope,
-        ConfirmResolution,
-        CustomerReply,
-        EscalateTier,
-        ReopenCase,
-        RequestInformation,
-        RequestManagementEscalation,
-        ResolveCase,
-        RespondPublicly,
-    )
+    from models.commands import CaseCommand
     from models.notifications import notifications_for
-    from models.release import LinkRelease, ReleaseNews, UnlinkRelease
+    from models.registry import COMMANDS, CaseCommandSpec, spec_of
+    from models.release import ReleaseNews
     from models.transitions import Fact, Refused
     from workflows.search_attributes import (
         CASE_NEXT_DUE,
@@ -77,10 +66,9 @@ class CaseStart(BaseModel):
 class CaseWorkflow:
     """A support case from opening to closing, with its SLA clocks as durable timers.
 
-    Updates (each with a validator; a refused one writes nothing): `opened`, `assign`,
-    `respond`, `add_note`, `request_information`, `customer_reply`, `escalate_tier`,
-    `change_severity`, `request_management_escalation`, `resolve`, `confirm`, `close`,
-    `reopen`, `close_out_of_scope`, `link_release`, `unlink_release`.
+    Updates: `opened`, and one per case command in `models.registry.COMMANDS` under the
+    name recorded there (`assign`, `respond`, `add_note`, ...), each with a validator (a
+    refused one writes nothing) that works out the outcome its handler then records.
     Signals: `release_news` (a linked release shipped, was cancelled, or has a hotfix).
     Queries: `view` returns the live state with every clock.
     """
@@ -105,6 +93,21 @@ class CaseWorkflow:
         self._timer: tuple[datetime, asyncio.Task[None]] | None = None
         # What the validator of the update now running worked out, for its handler.
         self._validated: tuple[CaseCommand, CaseState, transitions.Outcome] | None = None
+        for spec in COMMANDS:
+            workflow.set_update_handler(
+                spec.update, self._command_handler(spec), validator=self._validate
+            )
+
+    def _command_handler(self, spec: CaseCommandSpec) -> Callable[[CaseCommand], Any]:
+        """The update handler of one registry command: typed with its payload model, so
+        the SDK decodes the update's argument into it."""
+
+        async def handle(command: CaseCommand) -> CaseView:
+            return await self._apply(command)
+
+        handle.__annotations__ = {"command": spec.command, "return": CaseView}
+        handle.__name__ = spec.update
+        return handle
 
     @workflow.run
     async def run(self, start: CaseStart) -> CaseView:
@@ -323,129 +326,20 @@ class CaseWorkflow:
     def state(self) -> CaseState:
         return self._state
 
-    @workflow.update
-    async def assign(self, command: AssignCase) -> CaseView:
-        return await self._apply(command)
-
-    @assign.validator
-    def _assign(self, command: AssignCase) -> None:
-        self._validate(command)
-
-    @workflow.update
-    async def respond(self, command: RespondPublicly) -> CaseView:
-        return await self._apply(command)
-
-    @respond.validator
-    def _respond(self, command: RespondPublicly) -> None:
-        self._validate(command)
-
-    @workflow.update
-    async def add_note(self, command: AddInternalNote) -> CaseView:
-        return await self._apply(command)
-
-    @add_note.validator
-    def _add_note(self, command: AddInternalNote) -> None:
-        self._validate(command)
-
-    @workflow.update
-    async def request_information(self, command: RequestInformation) -> CaseView:
-        return await self._apply(command)
-
-    @request_information.validator
-    def _request_information(self, command: RequestInformation) -> None:
-        self._validate(command)
-
-    @workflow.update
-    async def customer_reply(self, command: CustomerReply) -> CaseView:
-        return await self._apply(command)
-
-    @customer_reply.validator
-    def _customer_reply(self, command: CustomerReply) -> None:
-        self._validate(command)
-
-    @workflow.update
-    async def escalate_tier(self, command: EscalateTier) -> CaseView:
-        return await self._apply(command)
-
-    @escalate_tier.validator
-    def _escalate_tier(self, command: EscalateTier) -> None:
-        self._validate(command)
-
-    @workflow.update
-    async def change_severity(self, command: ChangeSeverity) -> CaseView:
-        return await self._apply(command)
-
-    @change_severity.validator
-    def _change_severity(self, command: ChangeSeverity) -> None:
-        self._validate(command)
-
-    @workflow.update
-    async def request_management_escalation(self, command: RequestManagementEscalation) -> CaseView:
-        return await self._apply(command)
-
-    @request_management_escalation.validator
-    def _request_management_escalation(self, command: RequestManagementEscalation) -> None:
-        self._validate(command)
-
-    @workflow.update
-    async def resolve(self, command: ResolveCase) -> CaseView:
-        return await self._apply(command)
-
-    @resolve.validator
-    def _resolve(self, command: ResolveCase) -> None:
-        self._validate(command)
-
-    @workflow.update
-    async def confirm(self, command: ConfirmResolution) -> CaseView:
-        return await self._apply(command)
-
-    @confirm.validator
-    def _confirm(self, command: ConfirmResolution) -> None:
-        self._validate(command)
-
-    @workflow.update
-    async def close(self, command: CloseCase) -> CaseView:
-        return await self._apply(command)
-
-    @close.validator
-    def _close(self, command: CloseCase) -> None:
-        self._validate(command)
-
-    @workflow.update
-    async def reopen(self, command: ReopenCase) -> CaseView:
-        return await self._apply(command)
-
-    @reopen.validator
-    def _reopen(self, command: ReopenCase) -> None:
-        self._validate(command)
-
-    @workflow.update
-    async def close_out_of_scope(self, command: CloseOutOfScope) -> CaseView:
-        return await self._apply(command)
-
-    @close_out_of_scope.validator
-    def _close_out_of_scope(self, command: CloseOutOfScope) -> None:
-        self._validate(command)
-
-    @workflow.update
-    async def link_release(self, command: LinkRelease) -> CaseView:
-        return await self._apply(command)
-
-    @link_release.validator
-    def _link_release(self, command: LinkRelease) -> None:
-        self._validate(command)
-
-    @workflow.update
-    async def unlink_release(self, command: UnlinkRelease) -> CaseView:
-        return await self._apply(command)
-
-    @unlink_release.validator
-    def _unlink_release(self, command: UnlinkRelease) -> None:
-        self._validate(command)
-
     @workflow.signal
     async def release_news(self, news: ReleaseNews) -> None:
         state, facts = transitions.release_news(self._state, news, workflow.now())
         if facts:
             self._state = state
             await self._record(facts)
+
+
+async def execute_command(
+    handle: WorkflowHandle[Any, Any], command: CaseCommand, *, id: str | None = None
+) -> CaseView:
+    """Send a case command to its case as the update the registry names, and wait for the
+    case's new view (a refusal raises `WorkflowUpdateFailedError` with the reason)."""
+    view: CaseView = await handle.execute_update(
+        spec_of(command).update, command, id=id, result_type=CaseView
+    )
+    return view

@@ -9,7 +9,6 @@ from fastapi import APIRouter, Body, Header, Query, Response, status
 from pydantic import BaseModel
 
 from api import actions, cases
-from api.actions import Action
 from api.auth import CurrentUser, Forbidden, Principal, check_tier, require
 from api.deps import (
     CaseNumber,
@@ -23,6 +22,7 @@ from api.deps import (
 from api.errors import NotFound
 from api.schemas import CasePage, Instant, TimelineEntry
 from models.case import CaseDetails, CaseStatus, CaseView, Role
+from models.registry import CaseCommandSpec
 
 router = APIRouter(prefix="/cases", tags=["cases"])
 
@@ -113,8 +113,8 @@ async def visible_case(engine: Any, client: Any, number: CaseNumber, user: Princ
     return view
 
 
-def _action_route(action: Action) -> None:
-    body_model: Any = action.body
+def _action_route(action: CaseCommandSpec) -> None:
+    body_model: Any = actions.body_of(action)
 
     async def act(
         number: CaseNumber,
@@ -140,13 +140,13 @@ def _action_route(action: Action) -> None:
     # Annotations are strings here (postponed evaluation); give FastAPI the real body type.
     act.__annotations__["body"] = Annotated[body_model, Body()]
     router.add_api_route(
-        f"/{{number}}/{action.path}",
+        f"/{{number}}/{action.route}",
         act,
         methods=["POST"],
         response_model=CaseView,
         summary=action.summary,
         description=action.summary,
-        name=f"case_{action.path.replace('-', '_')}",
+        name=action.route_name,
         responses={409: {"description": "Not allowed in the case's current state"}},
     )
 

@@ -37,7 +37,7 @@ from settings import Settings
 from tests.builders import AGENT, CUSTOMER, open_case
 from tests.workflows.case_harness import CaseHandle, start
 from worker import build_worker
-from workflows.case import CaseWorkflow
+from workflows.case import CaseWorkflow, execute_command
 
 HISTORIES = Path(__file__).parents[1] / "histories"
 RECORDED_NUMBER = 7001
@@ -121,32 +121,28 @@ async def _drive(env: WorkflowEnvironment, handle: CaseHandle, case: RecordedCas
     tier-1 target 1h, each warned at 75 %."""
     await env.sleep(timedelta(minutes=10))
     await _checkpoint(env, handle, case, "running")
-    await handle.execute_update(
-        CaseWorkflow.respond, RespondPublicly(actor=AGENT, message="Looking into it.")
-    )
+    await execute_command(handle, RespondPublicly(actor=AGENT, message="Looking into it."))
     await env.sleep(timedelta(minutes=5))
     await _checkpoint(env, handle, case, "responded")
-    await handle.execute_update(
-        CaseWorkflow.request_information,
+    await execute_command(
+        handle,
         RequestInformation(actor=AGENT, message="Which version do you run?"),
     )
     await env.sleep(timedelta(hours=2))
     await _checkpoint(env, handle, case, "waiting on the customer")
-    await handle.execute_update(
-        CaseWorkflow.customer_reply, CustomerReply(actor=CUSTOMER, message="4.2.1")
-    )
+    await execute_command(handle, CustomerReply(actor=CUSTOMER, message="4.2.1"))
     # The tier-1 target (45 minutes left) runs out: tier 2.
     await env.sleep(timedelta(minutes=50))
     await _checkpoint(env, handle, case, "tier-1 target breached")
     # The periodic update (restarted by the request, 2 hours) is missed: the team lead.
     await env.sleep(timedelta(minutes=75))
     await _checkpoint(env, handle, case, "periodic update breached")
-    await handle.execute_update(
-        CaseWorkflow.request_management_escalation,
+    await execute_command(
+        handle,
         RequestManagementEscalation(actor=CUSTOMER, reason="Production is slow."),
     )
-    await handle.execute_update(
-        CaseWorkflow.change_severity,
+    await execute_command(
+        handle,
         ChangeSeverity(actor=AGENT, severity="critical", reason="Orders are lost."),
     )
     await env.sleep(timedelta(minutes=3))
@@ -154,13 +150,13 @@ async def _drive(env: WorkflowEnvironment, handle: CaseHandle, case: RecordedCas
     # Resolution now has 4 hours, 2h20m used: missed 1h40m after the change.
     await env.sleep(timedelta(hours=2))
     await _checkpoint(env, handle, case, "resolution breached")
-    await handle.execute_update(
-        CaseWorkflow.resolve,
+    await execute_command(
+        handle,
         ResolveCase(actor=AGENT, summary="Raised the limit.", root_cause_analysis="A bad limit."),
     )
     await env.sleep(timedelta(minutes=10))
     await _checkpoint(env, handle, case, "resolved")
-    await handle.execute_update(CaseWorkflow.close, CloseCase(actor=AGENT, reason="Confirmed."))
+    await execute_command(handle, CloseCase(actor=AGENT, reason="Confirmed."))
     await env.sleep(timedelta(minutes=5))
     await _checkpoint(env, handle, case, "closed")
     case.final = await handle.result()  # the one-hour reopen window passes

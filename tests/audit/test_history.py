@@ -30,6 +30,7 @@ from audit.history import (
 from audit.timeline import timeline
 from models.case import Actor, CaseStatus, Role
 from models.commands import AddInternalNote, EscalateTier, RequestInformation, RespondPublicly
+from models.registry import COMMANDS
 from models.release import LinkRelease, ReleaseKind, ReleaseNews
 from settings import Settings
 from tests.audit.conftest import RecordedCase, stored
@@ -37,15 +38,18 @@ from tests.builders import AGENT, open_case
 from tests.conftest import VENV_BIN
 from tests.workflows.case_harness import start, terminate_started, view_when
 from worker import build_worker
-from workflows.case import CaseWorkflow
+from workflows.case import CaseWorkflow, execute_command
 from workflows.search_attributes import ALL_KEYS
 
 RELEASE_MANAGER = Actor(id="rita", role=Role.release_manager)
 
 
 def test_every_update_with_a_command_is_known() -> None:
+    """The workflow declares `opened` itself and registers one update per registry entry
+    when it starts; the audit code decodes each recorded update by the same registry."""
     definition = workflow._Definition.must_from_class(CaseWorkflow)
-    assert set(definition.updates) == set(UPDATE_COMMANDS) | UPDATES_WITHOUT_COMMAND
+    assert set(definition.updates) == UPDATES_WITHOUT_COMMAND
+    assert UPDATE_COMMANDS == {spec.update: spec.command for spec in COMMANDS}
     assert set(definition.signals) == {"release_news"}
 
 
@@ -144,12 +148,8 @@ async def test_a_release_signal_is_a_command_at_the_task_that_handled_it(
     handle = await start(
         release_client, open_case(7101, "short-sla:fast", now, severity="normal"), task_queue
     )
-    await handle.execute_update(
-        CaseWorkflow.escalate_tier, EscalateTier(actor=AGENT, tier=3, reason="Code change.")
-    )
-    await handle.execute_update(
-        CaseWorkflow.link_release, LinkRelease(actor=RELEASE_MANAGER, version="4.2.2")
-    )
+    await execute_command(handle, EscalateTier(actor=AGENT, tier=3, reason="Code change."))
+    await execute_command(handle, LinkRelease(actor=RELEASE_MANAGER, version="4.2.2"))
     news = ReleaseNews(
         version="4.2.2", kind=ReleaseKind.hotfix, event="shipped", actor=RELEASE_MANAGER
     )
@@ -196,13 +196,9 @@ async def test_every_run_across_continue_as_new_oldest_first(
         handle = client.get_workflow_handle(started.id)
         notes = 0
         while len(await case_histories(client, 7201)) < 3:
-            await handle.execute_update(
-                CaseWorkflow.add_note, AddInternalNote(actor=AGENT, note=f"Note {notes}.")
-            )
+            await execute_command(handle, AddInternalNote(actor=AGENT, note=f"Note {notes}."))
             notes += 1
-        await handle.execute_update(
-            CaseWorkflow.respond, RespondPublicly(actor=AGENT, message="On it.")
-        )
+        await execute_command(handle, RespondPublicly(actor=AGENT, message="On it."))
         histories = await case_histories(client, 7201)
         await handle.terminate("test finished")
     assert len(histories) >= 3

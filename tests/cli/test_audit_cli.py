@@ -25,6 +25,10 @@ async def test_auditor_reads_replays_exports_and_verifies(
     assert gate.exit_code == 0, gate.output
     assert "1 intact, 0 diverged" in gate.output
     assert "[green]" not in gate.output  # styles, not markup printed as text
+    # A gate over a period with no closed case checked nothing: it must not pass.
+    empty = await cli("ada", "audit", "replay", "--closed-from", "2999-01-01")
+    assert empty.exit_code == 2, empty.output
+    assert "nothing was checked" in empty.output
 
     then = await cli("ada", "audit", "as-of", str(number), "--at", after["respond"].isoformat())
     assert then.exit_code == 0, then.output

@@ -58,7 +58,7 @@ from settings import Settings
 from tests.builders import AGENT, CUSTOMER, open_case
 from tests.conftest import VENV_BIN, Inbox, free_port, register_search_attributes
 from worker import build_worker, pin_time_zone_data
-from workflows.case import CaseStart, CaseWorkflow
+from workflows.case import CaseStart, CaseWorkflow, execute_command
 from workflows.search_attributes import ALL_KEYS
 
 HERE = Path(__file__).parent
@@ -128,15 +128,11 @@ async def responded_resolved_closed(
     now = await env.get_current_time()
     command = open_case(102, "short-sla:fast", now, routing=ROUTING, severity="normal")
     handle = await start(client, command, queue)
-    await handle.execute_update(CaseWorkflow.assign, AssignCase(actor=AGENT, assignee="bob"))
-    await handle.execute_update(
-        CaseWorkflow.respond, RespondPublicly(actor=AGENT, message="Looking into it.")
-    )
-    await handle.execute_update(
-        CaseWorkflow.add_note, AddInternalNote(actor=AGENT, note="Reproduced on 4.2.")
-    )
-    await handle.execute_update(CaseWorkflow.resolve, ResolveCase(actor=AGENT, summary="Fixed."))
-    await handle.execute_update(CaseWorkflow.close, CloseCase(actor=AGENT, reason="Confirmed."))
+    await execute_command(handle, AssignCase(actor=AGENT, assignee="bob"))
+    await execute_command(handle, RespondPublicly(actor=AGENT, message="Looking into it."))
+    await execute_command(handle, AddInternalNote(actor=AGENT, note="Reproduced on 4.2."))
+    await execute_command(handle, ResolveCase(actor=AGENT, summary="Fixed."))
+    await execute_command(handle, CloseCase(actor=AGENT, reason="Confirmed."))
     await handle.result()  # the reopen window passes in virtual time
     return handle
 
@@ -145,22 +141,18 @@ async def waited_on_customer(env: WorkflowEnvironment, client: Client, queue: st
     now = await env.get_current_time()
     command = open_case(103, "short-sla:fast", now, routing=ROUTING, severity="normal")
     handle = await start(client, command, queue)
-    await handle.execute_update(
-        CaseWorkflow.request_information,
+    await execute_command(
+        handle,
         RequestInformation(actor=AGENT, message="Which version do you run?"),
     )
     await skip(env, timedelta(hours=5))
-    await handle.execute_update(
-        CaseWorkflow.customer_reply, CustomerReply(actor=CUSTOMER, message="4.2.1")
-    )
-    await handle.execute_update(
-        CaseWorkflow.escalate_tier,
+    await execute_command(handle, CustomerReply(actor=CUSTOMER, message="4.2.1"))
+    await execute_command(
+        handle,
         EscalateTier(actor=AGENT, tier=3, reason="Needs a code change."),
     )
-    await handle.execute_update(
-        CaseWorkflow.resolve, ResolveCase(actor=AGENT, summary="Patched in 4.2.2.")
-    )
-    await handle.execute_update(CaseWorkflow.confirm, ConfirmResolution(actor=CUSTOMER))
+    await execute_command(handle, ResolveCase(actor=AGENT, summary="Patched in 4.2.2."))
+    await execute_command(handle, ConfirmResolution(actor=CUSTOMER))
     await handle.result()
     return handle
 
@@ -170,20 +162,20 @@ async def breached_escalated(env: WorkflowEnvironment, client: Client, queue: st
     command = open_case(104, "short-sla:fast", now, routing=ROUTING, severity="critical")
     handle = await start(client, command, queue)
     await skip(env, timedelta(minutes=11))  # first response missed: team lead
-    await handle.execute_update(
-        CaseWorkflow.request_management_escalation,
+    await execute_command(
+        handle,
         RequestManagementEscalation(actor=CUSTOMER, reason="Production is down."),
     )
     await skip(env, timedelta(minutes=20))  # periodic update missed: executive
-    await handle.execute_update(
-        CaseWorkflow.change_severity,
+    await execute_command(
+        handle,
         ChangeSeverity(actor=AGENT, severity="normal", reason="A workaround exists."),
     )
-    await handle.execute_update(
-        CaseWorkflow.resolve,
+    await execute_command(
+        handle,
         ResolveCase(actor=AGENT, summary="Restarted the queue.", root_cause_analysis="Disk full."),
     )
-    await handle.execute_update(CaseWorkflow.confirm, ConfirmResolution(actor=CUSTOMER))
+    await execute_command(handle, ConfirmResolution(actor=CUSTOMER))
     await handle.result()
     return handle
 
@@ -200,8 +192,8 @@ async def closed_out_of_scope(env: WorkflowEnvironment, client: Client, queue: s
     now = await env.get_current_time()
     command = open_case(106, "short-sla:fast", now, routing=ROUTING, severity="normal")
     handle = await start(client, command, queue)
-    await handle.execute_update(
-        CaseWorkflow.close_out_of_scope,
+    await execute_command(
+        handle,
         CloseOutOfScope(actor=AGENT, exclusion="third-party", reason="Their proxy drops it."),
     )
     await handle.result()
@@ -212,14 +204,12 @@ async def reopened(env: WorkflowEnvironment, client: Client, queue: str) -> Case
     now = await env.get_current_time()
     command = open_case(107, "short-sla:fast", now, routing=ROUTING, severity="normal")
     handle = await start(client, command, queue)
-    await handle.execute_update(CaseWorkflow.resolve, ResolveCase(actor=AGENT, summary="Cache."))
-    await handle.execute_update(CaseWorkflow.confirm, ConfirmResolution(actor=CUSTOMER))
+    await execute_command(handle, ResolveCase(actor=AGENT, summary="Cache."))
+    await execute_command(handle, ConfirmResolution(actor=CUSTOMER))
     await skip(env, timedelta(minutes=30))
-    await handle.execute_update(
-        CaseWorkflow.reopen, ReopenCase(actor=CUSTOMER, reason="It came back.")
-    )
-    await handle.execute_update(CaseWorkflow.resolve, ResolveCase(actor=AGENT, summary="Config."))
-    await handle.execute_update(CaseWorkflow.close, CloseCase(actor=AGENT, reason="Quiet a day."))
+    await execute_command(handle, ReopenCase(actor=CUSTOMER, reason="It came back."))
+    await execute_command(handle, ResolveCase(actor=AGENT, summary="Config."))
+    await execute_command(handle, CloseCase(actor=AGENT, reason="Quiet a day."))
     await handle.result()
     return handle
 
@@ -247,11 +237,9 @@ async def us_software_002_enterprise_breached(
     command = open_case(109, "us-software-002:enterprise", now, routing=ROUTING, severity="high")
     handle = await start(client, command, queue)
     await skip(env, timedelta(minutes=31))  # 30 minutes, 24x7: team lead
-    await handle.execute_update(
-        CaseWorkflow.respond, RespondPublicly(actor=AGENT, message="Sorry for the wait.")
-    )
-    await handle.execute_update(CaseWorkflow.resolve, ResolveCase(actor=AGENT, summary="Done."))
-    await handle.execute_update(CaseWorkflow.close, CloseCase(actor=AGENT, reason="Done."))
+    await execute_command(handle, RespondPublicly(actor=AGENT, message="Sorry for the wait."))
+    await execute_command(handle, ResolveCase(actor=AGENT, summary="Done."))
+    await execute_command(handle, CloseCase(actor=AGENT, reason="Done."))
     await handle.result()  # no reopen window: the case completes at once
     return handle
 
@@ -266,11 +254,9 @@ async def eu_software_001_gold_weekend(
     command = open_case(110, "eu-software-001:gold", friday, routing=ROUTING, severity="sev2")
     handle = await start(client, command, queue)
     await skip(env, timedelta(days=5))  # 8 business hours pass over the weekend
-    await handle.execute_update(
-        CaseWorkflow.respond, RespondPublicly(actor=AGENT, message="Back on Monday.")
-    )
-    await handle.execute_update(CaseWorkflow.resolve, ResolveCase(actor=AGENT, summary="Done."))
-    await handle.execute_update(CaseWorkflow.close, CloseCase(actor=AGENT, reason="Done."))
+    await execute_command(handle, RespondPublicly(actor=AGENT, message="Back on Monday."))
+    await execute_command(handle, ResolveCase(actor=AGENT, summary="Done."))
+    await execute_command(handle, CloseCase(actor=AGENT, reason="Done."))
     await handle.result()
     return handle
 
@@ -350,17 +336,11 @@ async def record_continued_as_new(
             # The first response is still running when the case rolls over.
             notes = 0
             while (await handle.describe()).run_id == started.first_execution_run_id:
-                await handle.execute_update(
-                    CaseWorkflow.add_note, AddInternalNote(actor=AGENT, note=f"Note {notes}.")
-                )
+                await execute_command(handle, AddInternalNote(actor=AGENT, note=f"Note {notes}."))
                 notes += 1
-            await handle.execute_update(
-                CaseWorkflow.respond, RespondPublicly(actor=AGENT, message="On it.")
-            )
-            await handle.execute_update(
-                CaseWorkflow.resolve, ResolveCase(actor=AGENT, summary="Done.")
-            )
-            await handle.execute_update(CaseWorkflow.close, CloseCase(actor=AGENT, reason="Done."))
+            await execute_command(handle, RespondPublicly(actor=AGENT, message="On it."))
+            await execute_command(handle, ResolveCase(actor=AGENT, summary="Done."))
+            await execute_command(handle, CloseCase(actor=AGENT, reason="Done."))
             await handle.result()  # no reopen window: the second run completes
             first = client.get_workflow_handle(started.id, run_id=started.first_execution_run_id)
             write(f"{CONTINUED_AS_NEW}-1", await first.fetch_history())

@@ -46,7 +46,7 @@ from tests.workflows.case_harness import (
 )
 from tests.workflows.office_hours import BERLIN, EU_OFFICE, friday_before_open_monday
 from worker import build_worker
-from workflows.case import CaseWorkflow
+from workflows.case import CaseWorkflow, execute_command
 
 WORKFLOW_TASK_EVENTS = {
     EventType.EVENT_TYPE_WORKFLOW_TASK_SCHEDULED,
@@ -170,8 +170,8 @@ async def test_breaches_and_customer_requests_climb_the_chain_and_notify_once(
     assert view.escalation_title == "Support team lead"
 
     # The customer asks: department manager.
-    view = await handle.execute_update(
-        CaseWorkflow.request_management_escalation,
+    view = await execute_command(
+        handle,
         RequestManagementEscalation(actor=CUSTOMER, reason="production is down"),
     )
     assert view.escalation_level == 2
@@ -180,17 +180,17 @@ async def test_breaches_and_customer_requests_climb_the_chain_and_notify_once(
     await skip_to(time_skipping_env, now + timedelta(minutes=31))
     view = await view_when(handle, lambda v: v.escalation_level == 3)
     with pytest.raises(WorkflowUpdateFailedError) as refused:
-        await handle.execute_update(
-            CaseWorkflow.request_management_escalation,
+        await execute_command(
+            handle,
             RequestManagementEscalation(actor=CUSTOMER, reason="still down"),
         )
     assert "top of the management chain" in str(refused.value.cause)
 
-    await handle.execute_update(
-        CaseWorkflow.resolve,
+    await execute_command(
+        handle,
         ResolveCase(actor=AGENT, summary="restarted the queue", root_cause_analysis="disk full"),
     )
-    await handle.execute_update(CaseWorkflow.confirm, ConfirmResolution(actor=CUSTOMER))
+    await execute_command(handle, ConfirmResolution(actor=CUSTOMER))
     final = await handle.result()
     assert final.status is CaseStatus.closed
 
@@ -225,8 +225,8 @@ async def test_waiting_on_customer_pauses_resolution(
     opened = clock(await handle.query(CaseWorkflow.view), ClockName.resolution)
     assert opened.due_at is not None
 
-    await handle.execute_update(
-        CaseWorkflow.request_information,
+    await execute_command(
+        handle,
         RequestInformation(actor=AGENT, message="Which version do you run?"),
     )
     waiting = await handle.query(CaseWorkflow.view)
@@ -235,9 +235,7 @@ async def test_waiting_on_customer_pauses_resolution(
     assert clock(waiting, ClockName.first_response).met
 
     await skip_to(time_skipping_env, now + timedelta(hours=5))
-    view = await handle.execute_update(
-        CaseWorkflow.customer_reply, CustomerReply(actor=CUSTOMER, message="4.2.1")
-    )
+    view = await execute_command(handle, CustomerReply(actor=CUSTOMER, message="4.2.1"))
     resumed = clock(view, ClockName.resolution)
     assert view.status is CaseStatus.tier1
     assert resumed.state is ClockState.running
@@ -254,8 +252,8 @@ async def test_severity_change_recomputes_clocks_from_the_start(
     handle = await start(client, open_case(4, "short-sla:fast", now, severity="normal"), task_queue)
     opened_at = (await handle.query(CaseWorkflow.view)).opened_at
     await skip_to(time_skipping_env, now + timedelta(minutes=20))
-    await handle.execute_update(
-        CaseWorkflow.change_severity,
+    await execute_command(
+        handle,
         ChangeSeverity(actor=AGENT, severity="critical", reason="all users are affected"),
     )
     # 20 minutes are used; critical allows 10 for the first response: breached at once.
@@ -278,14 +276,12 @@ async def test_a_note_keeps_the_deadline_timer_and_a_severity_change_replaces_it
     now = await time_skipping_env.get_current_time()
     handle = await start(client, open_case(8, "short-sla:fast", now, severity="normal"), task_queue)
     before = len((await handle.fetch_history()).events)
-    await handle.execute_update(
-        CaseWorkflow.add_note, AddInternalNote(actor=AGENT, note="called back")
-    )
+    await execute_command(handle, AddInternalNote(actor=AGENT, note="called back"))
     # The note moves no deadline: the timer for the 30-minute warning runs on untouched.
     assert await timers_written(handle, before) == []
     before = len((await handle.fetch_history()).events)
-    await handle.execute_update(
-        CaseWorkflow.change_severity,
+    await execute_command(
+        handle,
         ChangeSeverity(actor=AGENT, severity="critical", reason="all users are affected"),
     )
     # Critical warns after 7.5 minutes: the old timer goes, one for the new deadline comes.
@@ -322,23 +318,21 @@ async def test_refused_actions_write_nothing(
     )
     before = await handle.fetch_history()
     seq_before = (await handle.query(CaseWorkflow.view)).seq
-    for update, command, reason in [
-        (CaseWorkflow.confirm, ConfirmResolution(actor=CUSTOMER), "only a resolved case"),
-        (CaseWorkflow.close, CloseCase(actor=AGENT, reason="done"), "only a resolved case"),
+    for command, reason in [
+        (ConfirmResolution(actor=CUSTOMER), "only a resolved case"),
+        (CloseCase(actor=AGENT, reason="done"), "only a resolved case"),
         (
-            CaseWorkflow.resolve,
             ResolveCase(actor=AGENT, summary="fixed"),
             "requires a root-cause analysis",
         ),
         (
-            CaseWorkflow.close_out_of_scope,
             CloseOutOfScope(actor=AGENT, exclusion="weather", reason="x"),
             "no exclusion 'weather'",
         ),
-        (CaseWorkflow.respond, RespondPublicly(actor=CUSTOMER, message="hi"), "customer may not"),
+        (RespondPublicly(actor=CUSTOMER, message="hi"), "customer may not"),
     ]:
         with pytest.raises(WorkflowUpdateFailedError) as refused:
-            await handle.execute_update(update, command)  # type: ignore[call-overload]
+            await execute_command(handle, command)
         assert reason in str(refused.value.cause)
     after = await handle.fetch_history()
     # The test server records the workflow tasks that ran the validators (a real server
@@ -356,19 +350,15 @@ async def test_reopen_within_window_and_out_of_scope(
 ) -> None:
     now = await time_skipping_env.get_current_time()
     handle = await start(client, open_case(7, "short-sla:fast", now, severity="normal"), task_queue)
-    await handle.execute_update(
-        CaseWorkflow.resolve, ResolveCase(actor=AGENT, summary="cleared the cache")
-    )
-    closed = await handle.execute_update(CaseWorkflow.confirm, ConfirmResolution(actor=CUSTOMER))
+    await execute_command(handle, ResolveCase(actor=AGENT, summary="cleared the cache"))
+    closed = await execute_command(handle, ConfirmResolution(actor=CUSTOMER))
     assert closed.status is CaseStatus.closed
-    reopened = await handle.execute_update(
-        CaseWorkflow.reopen, ReopenCase(actor=CUSTOMER, reason="it came back")
-    )
+    reopened = await execute_command(handle, ReopenCase(actor=CUSTOMER, reason="it came back"))
     assert reopened.status is CaseStatus.tier1
     assert clock(reopened, ClockName.resolution).state is ClockState.running
 
-    out = await handle.execute_update(
-        CaseWorkflow.close_out_of_scope,
+    out = await execute_command(
+        handle,
         CloseOutOfScope(actor=AGENT, exclusion="third-party", reason="their proxy drops it"),
     )
     assert out.status is CaseStatus.closed_out_of_scope

@@ -35,7 +35,7 @@ from models.read_model import CaseEventRecord, NotificationRecord
 from tests.builders import AGENT, CUSTOMER, open_case
 from tests.conftest import VENV_BIN
 from worker import build_worker
-from workflows.case import CaseStart, CaseWorkflow
+from workflows.case import CaseStart, CaseWorkflow, execute_command
 from workflows.search_attributes import ALL_KEYS
 
 SUGGEST_AFTER_EVENTS = 60
@@ -177,9 +177,7 @@ async def test_case_continues_as_new_without_losing_anything(
         notes.extend(batch)
         await asyncio.gather(
             *(
-                handle.execute_update(
-                    CaseWorkflow.add_note, AddInternalNote(actor=AGENT, note=note), id=note
-                )
+                execute_command(handle, AddInternalNote(actor=AGENT, note=note), id=note)
                 for note in batch
             )
         )
@@ -198,21 +196,19 @@ async def test_case_continues_as_new_without_losing_anything(
             CaseWorkflow.run, case_workflow_id(number)
         )
         await handle.execute_update(CaseWorkflow.opened)
-        await handle.execute_update(
-            CaseWorkflow.request_management_escalation,
+        await execute_command(
+            handle,
             RequestManagementEscalation(actor=CUSTOMER, reason="production is down"),
         )
-        await handle.execute_update(
-            CaseWorkflow.change_severity,
+        await execute_command(
+            handle,
             ChangeSeverity(actor=AGENT, severity="normal", reason="a workaround exists"),
         )
 
         # The customer's endpoint goes down: the first response's webhook keeps failing,
         # so when the run is told to roll over it has a delivery to finish first.
         hooks.refuse_all = True
-        await handle.execute_update(
-            CaseWorkflow.respond, RespondPublicly(actor=AGENT, message="We are on it.")
-        )
+        await execute_command(handle, RespondPublicly(actor=AGENT, message="We are on it."))
         before = await handle.query(CaseWorkflow.view)
         while not await rollover_suggested(handle):
             await add_notes(3)
@@ -220,9 +216,7 @@ async def test_case_continues_as_new_without_losing_anything(
 
         # An update sent while the run is rolling over, with a delivery of its own that
         # fails until after the earlier ones succeed.
-        late = await handle.execute_update(
-            CaseWorkflow.respond, RespondPublicly(actor=AGENT, message="Still on it.")
-        )
+        late = await execute_command(handle, RespondPublicly(actor=AGENT, message="Still on it."))
         late_seq = next(
             e.seq
             for e in read(sqlite_engine, CaseEventRecord, number)
@@ -313,9 +307,7 @@ async def test_clocks_fire_while_a_rollover_waits_for_a_delivery(
         await handle.execute_update(CaseWorkflow.opened)
         count = 0
         while not await rollover_suggested(handle):
-            await handle.execute_update(
-                CaseWorkflow.add_note, AddInternalNote(actor=AGENT, note=f"note {count}")
-            )
+            await execute_command(handle, AddInternalNote(actor=AGENT, note=f"note {count}"))
             count += 1
         opened = await handle.query(CaseWorkflow.view)
         assert not opened.breached, "the notes took longer than the first-response target"

@@ -33,7 +33,7 @@ from models.release import (
 from tests.builders import AGENT, case_details, open_case, plan_snapshot
 from tests.workflows.case_harness import STARTED, CaseHandle, start, terminate_started, view_when
 from worker import build_worker
-from workflows.case import CaseWorkflow
+from workflows.case import CaseWorkflow, execute_command
 from workflows.release import ReleaseWorkflow
 
 MANAGER = AGENT.model_copy(update={"id": "rex"})
@@ -55,9 +55,7 @@ async def client(
 
 async def tier3_case(client: Client, task_queue: str, command: OpenCase) -> CaseHandle:
     handle = await start(client, command, task_queue)
-    await handle.execute_update(
-        CaseWorkflow.escalate_tier, EscalateTier(actor=AGENT, tier=3, reason="needs a code fix")
-    )
+    await execute_command(handle, EscalateTier(actor=AGENT, tier=3, reason="needs a code fix"))
     return handle
 
 

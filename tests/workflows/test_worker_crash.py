@@ -38,7 +38,7 @@ from models.read_model import CaseEventRecord, NotificationRecord
 from tests.builders import AGENT, CUSTOMER, open_case
 from tests.conftest import Hooks, Inbox, free_port
 from tests.workflows.worker_process import READY
-from workflows.case import CaseStart, CaseWorkflow
+from workflows.case import CaseStart, CaseWorkflow, execute_command
 
 ROOT = Path(__file__).resolve().parents[2]
 CUSTOMER_EMAIL = "ann@acme.example"
@@ -196,9 +196,7 @@ async def test_sigkilled_worker_loses_nothing_and_sends_nothing_twice(
         # waits for a worker instead of being lost.
         await eventually(lambda: history_has(EventType.EVENT_TYPE_TIMER_FIRED))
         assigned = asyncio.create_task(
-            handle.execute_update(
-                CaseWorkflow.assign, AssignCase(actor=AGENT, assignee="agent-bob")
-            )
+            execute_command(handle, AssignCase(actor=AGENT, assignee="agent-bob"))
         )
 
         async with worker_process(environment, log):
@@ -218,10 +216,8 @@ async def test_sigkilled_worker_loses_nothing_and_sends_nothing_twice(
             await eventually(both_breached)
             view = await handle.query(CaseWorkflow.view)
             assert view.escalation_level == 2  # two missed targets
-            await handle.execute_update(
-                CaseWorkflow.resolve, ResolveCase(actor=AGENT, summary="restarted the queue")
-            )
-            await handle.execute_update(CaseWorkflow.confirm, ConfirmResolution(actor=CUSTOMER))
+            await execute_command(handle, ResolveCase(actor=AGENT, summary="restarted the queue"))
+            await execute_command(handle, ConfirmResolution(actor=CUSTOMER))
             # The run ends only after every delivery, the retried one included, is done.
             final = await asyncio.wait_for(handle.result(), TIMEOUT)
         assert final.status is CaseStatus.closed
