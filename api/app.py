@@ -27,8 +27,8 @@ from api.routes import (
 from api.text import TextMiddleware
 from models.read_model import create_schema, make_engine
 from policies.catalog import load_catalogs
+from runtime import connect, pin_time_zone_data
 from settings import Settings, get_settings
-from worker import connect
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -37,6 +37,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        # Deadlines shown and audits replayed here must agree with the worker's.
+        pin_time_zone_data()
         app.state.settings = settings
         app.state.catalogs = load_catalogs(settings.catalog_dir)
         app.state.limiter = KeyedLimiter()

@@ -29,7 +29,7 @@ from temporalio.worker import (
 from audit.history import HistoryProblem, run_id, task_times
 from models import transitions
 from models.case import CaseState, CaseView
-from worker import pin_time_zone_data, sandboxed_runner
+from runtime import sandboxed_runner
 from workflows.case import CaseWorkflow
 
 
@@ -119,8 +119,8 @@ def cut_at(
 
 
 async def replayed_state(history: WorkflowHistory) -> CaseState:
-    """The case workflow's state after replaying `history` with the worker's settings."""
-    pin_time_zone_data()
+    """The case workflow's state after replaying `history` with the worker's settings
+    (the calling process pins the time-zone data at its start: `runtime`)."""
     instances: list[Any] = []
     replayer = Replayer(
         workflows=[CaseWorkflow],

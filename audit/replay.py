@@ -31,7 +31,7 @@ from temporalio.runtime import LoggingConfig, Runtime, TelemetryConfig, Telemetr
 from temporalio.worker import Replayer, WorkflowReplayResult
 from temporalio.workflow import NondeterminismError
 
-from worker import WORKFLOWS, sandboxed_runner
+from runtime import WORKFLOWS, sandboxed_runner
 
 CaseHistories = tuple[int, Sequence[WorkflowHistory]]
 ProgressCallback = Callable[[int, "Verdict"], None]

@@ -78,8 +78,9 @@ with workflow.unsafe.imports_passed_through():
     from models.case import Actor, Role, case_workflow_id
     from models.commands import AddInternalNote
     from models.read_model import CaseRecord, make_engine
+    from runtime import workflow_runner
     from settings import embedded_sqlite_flags
-    from worker import tune_gc, workflow_runner
+    from worker import tune_gc
     from workflows.case import execute_command
     from workflows.search_attributes import dev_server_flags
 

@@ -71,8 +71,8 @@ with workflow.unsafe.imports_passed_through():
     from models.read_model import CaseEventRecord, create_schema, make_engine
     from policies.catalog import load_catalog, resolve_plan
     from policies.plan_snapshot import PlanSnapshot
+    from runtime import workflow_runner
     from settings import embedded_sqlite_flags
-    from worker import workflow_runner
     from workflows.case import CaseStart, CaseWorkflow
     from workflows.search_attributes import dev_server_flags
 

@@ -100,8 +100,9 @@ from models.commands import (  # noqa: E402
 )
 from models.read_model import create_schema, make_engine  # noqa: E402
 from policies.catalog import load_catalogs, resolve_plan  # noqa: E402
+from runtime import pin_time_zone_data  # noqa: E402
 from settings import Settings, embedded_sqlite_flags  # noqa: E402
-from worker import build_worker, pin_time_zone_data  # noqa: E402
+from worker import build_worker  # noqa: E402
 from workflows.case import CaseStart, CaseWorkflow, execute_command  # noqa: E402
 from workflows.search_attributes import ALL_KEYS  # noqa: E402
 

@@ -138,6 +138,9 @@ def replay(
 async def _replay(ctx: typer.Context, numbers: list[int], quiet: bool) -> ReplaySummary:
     from audit.history import histories_from_json
     from audit.replay import replay_cases
+    from runtime import pin_time_zone_data
+
+    pin_time_zone_data()  # the deadlines the worker computed, from the same zone data
 
     progress = Progress(
         TextColumn("replaying"),

@@ -33,7 +33,7 @@ from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 from models.read_model import create_schema, make_engine
-from worker import pin_time_zone_data
+from runtime import pin_time_zone_data
 from workflows.search_attributes import ALL_KEYS
 
 VENV_BIN = Path(sys.executable).parent

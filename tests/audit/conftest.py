@@ -114,6 +114,9 @@ async def _checkpoint(
     view = await handle.query(CaseWorkflow.view)
     at = await env.get_current_time()
     case.checkpoints.append(Checkpoint(label=label, at=at, state=state, view=view))
+    # The next action must come strictly after the checkpoint's instant: an update whose
+    # workflow task starts within the same clock reading belongs to the state "as of" it.
+    await env.sleep(timedelta(seconds=1))
 
 
 async def _drive(env: WorkflowEnvironment, handle: CaseHandle, case: RecordedCase) -> None:

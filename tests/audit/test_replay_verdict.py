@@ -21,8 +21,8 @@ from audit.replay import (
     replay_case,
     replay_cases,
 )
+from runtime import sandboxed_runner
 from tests.workflows.changed_case import CaseWorkflowWithAnExtraTimer
-from worker import sandboxed_runner
 from workflows.case import CaseStart
 from workflows.quota import QuotaWorkflow
 from workflows.release import ReleaseWorkflow

@@ -54,10 +54,11 @@ from models.commands import (
     RespondPublicly,
 )
 from models.read_model import create_schema, make_engine
+from runtime import pin_time_zone_data
 from settings import Settings
 from tests.builders import AGENT, CUSTOMER, open_case
 from tests.conftest import VENV_BIN, Inbox, free_port, register_search_attributes
-from worker import build_worker, pin_time_zone_data
+from worker import build_worker
 from workflows.case import CaseStart, CaseWorkflow, execute_command
 from workflows.search_attributes import ALL_KEYS
 

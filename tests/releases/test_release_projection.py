@@ -18,7 +18,7 @@ from activities.releases import ReleaseProjection
 from models.case import Actor, Role
 from models.read_model import ReleaseRecord
 from models.release import PlanRelease, PublishHotfix, ReleaseAction, ReleaseKind
-from worker import sandboxed_runner
+from runtime import sandboxed_runner
 from workflows.release import ReleaseWorkflow
 
 HERE = Path(__file__).parent

@@ -16,8 +16,8 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Replayer, UnsandboxedWorkflowRunner, WorkflowRunner
 from temporalio.workflow import NondeterminismError
 
+from runtime import sandboxed_runner
 from tests.workflows.changed_case import CaseWorkflowReadingTheClock, CaseWorkflowWithAnExtraTimer
-from worker import sandboxed_runner
 from workflows.case import CaseWorkflow
 from workflows.quota import QuotaWorkflow
 

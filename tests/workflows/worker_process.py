@@ -11,8 +11,9 @@ import asyncio
 from concurrent.futures import ThreadPoolExecutor
 
 from models.read_model import make_engine
+from runtime import connect, pin_time_zone_data
 from settings import Settings
-from worker import build_worker, connect, pin_time_zone_data
+from worker import build_worker
 
 READY = "READY"
 

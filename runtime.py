@@ -1,0 +1,105 @@
+"""Tierline's connection to Temporal, shared by the worker, the API and the audit tools:
+the client, the workflows and their runners, and the time-zone data every process that
+computes deadlines reads. Imported by `worker.py` (the entry point), `api.app` and `audit`."""
+
+from __future__ import annotations
+
+import logging
+import zoneinfo
+
+from temporalio.api.enums.v1 import IndexedValueType
+from temporalio.api.operatorservice.v1 import (
+    AddSearchAttributesRequest,
+    ListSearchAttributesRequest,
+)
+from temporalio.client import Client
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.service import RPCError, TLSConfig
+from temporalio.worker import UnsandboxedWorkflowRunner, WorkflowRunner
+from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
+
+from settings import Settings
+from workflows.case import CaseWorkflow
+from workflows.notice import NoticeWorkflow
+from workflows.quota import QuotaWorkflow
+from workflows.release import ReleaseWorkflow
+from workflows.search_attributes import ALL_KEYS
+
+log = logging.getLogger("tierline.temporal")
+
+WORKFLOWS = [CaseWorkflow, QuotaWorkflow, ReleaseWorkflow, NoticeWorkflow]
+
+
+def sandboxed_runner() -> SandboxedWorkflowRunner:
+    """The sandbox, with pure modules passed through so zone objects stay real tzinfos.
+
+    The test suite and the audit replay gate run every workflow in it: a call that
+    could replay differently (the clock, randomness, I/O) in workflow code fails there.
+    """
+    restrictions = SandboxRestrictions.default.with_passthrough_modules(
+        "models", "policies", "zoneinfo", "pydantic", "email_validator"
+    )
+    return SandboxedWorkflowRunner(restrictions=restrictions)
+
+
+def workflow_runner(settings: Settings | None = None) -> WorkflowRunner:
+    """The runner a worker uses: the sandbox if `WORKFLOW_SANDBOX` asks for it, else
+    workflows run on the worker's own modules. Both produce the same commands, so a
+    history recorded under one replays under the other."""
+    settings = settings or Settings()
+    return sandboxed_runner() if settings.workflow_sandbox else UnsandboxedWorkflowRunner()
+
+
+async def connect(settings: Settings) -> Client:
+    """A client for the configured cluster (or the embedded dev server)."""
+    tls: bool | TLSConfig = False
+    if settings.temporal_tls or settings.temporal_tls_cert or settings.temporal_api_key:
+        tls = TLSConfig(
+            client_cert=settings.temporal_tls_cert.read_bytes()
+            if settings.temporal_tls_cert
+            else None,
+            client_private_key=settings.temporal_tls_key.read_bytes()
+            if settings.temporal_tls_key
+            else None,
+            server_root_ca_cert=settings.temporal_tls_ca.read_bytes()
+            if settings.temporal_tls_ca
+            else None,
+        )
+    return await Client.connect(
+        settings.effective_temporal_address,
+        namespace=settings.temporal_namespace,
+        data_converter=pydantic_data_converter,
+        tls=tls,
+        api_key=settings.temporal_api_key,
+    )
+
+
+async def ensure_search_attributes(client: Client, namespace: str) -> None:
+    """Register the case search attributes that a self-hosted cluster lacks."""
+    kinds = {
+        "KEYWORD": IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD,
+        "INT": IndexedValueType.INDEXED_VALUE_TYPE_INT,
+        "DATETIME": IndexedValueType.INDEXED_VALUE_TYPE_DATETIME,
+    }
+    try:
+        known = await client.operator_service.list_search_attributes(
+            ListSearchAttributesRequest(namespace=namespace)
+        )
+        missing = {
+            key.name: kinds[key.indexed_value_type.name]
+            for key in ALL_KEYS
+            if key.name not in known.custom_attributes
+        }
+        if missing:
+            await client.operator_service.add_search_attributes(
+                AddSearchAttributesRequest(namespace=namespace, search_attributes=missing)
+            )
+    except RPCError as err:
+        # A managed cluster (Temporal Cloud), where the namespace owner registers them.
+        log.info("search attributes not checked: %s", err.message)
+
+
+def pin_time_zone_data() -> None:
+    """Read zones from the pinned `tzdata` package, not the host's files, so every worker
+    computes the same deadlines and replays agree across machines."""
+    zoneinfo.reset_tzpath([])
