@@ -13,8 +13,9 @@ RUN python -m venv /opt/tierline
 WORKDIR /src
 # .dockerignore lets in only what `pip install .` needs.
 COPY . .
-# Runtime dependencies only: the [dev] extra (test servers, linters) stays out.
-RUN /opt/tierline/bin/pip install .
+# Runtime dependencies only, at the versions requirements.lock pins: the [dev] extra
+# (test servers, linters) stays out.
+RUN /opt/tierline/bin/pip install -c requirements.lock .
 
 FROM ${PYTHON_IMAGE}
 ENV PATH=/opt/tierline/bin:$PATH \

@@ -260,7 +260,8 @@ def test_image_installs_runtime_dependencies_only_and_runs_unprivileged() -> Non
     dockerfile = (ROOT / "Dockerfile").read_text()
     assert "python:3.11-slim" in dockerfile
     installs = re.findall(r"^RUN\s.*\bpip install (.*)$", dockerfile, re.MULTILINE)
-    assert installs == ["."]
+    # The package itself, no [dev] extra, at the versions the lock pins.
+    assert installs == ["-c requirements.lock ."]
     users = re.findall(r"^USER\s+(\S+)", dockerfile, re.MULTILINE)
     assert users and users[-1].split(":")[0] not in {"root", "0"}
 
@@ -273,7 +274,7 @@ def test_dockerignore_admits_exactly_the_packaged_code() -> None:
     ]
     assert lines[0] == "*", "the build context is an allow-list"
     admitted = {line[1:].rstrip("/").removesuffix(".py") for line in lines if line[0] == "!"}
-    assert admitted == packaged_names() | {"pyproject.toml"}
+    assert admitted == packaged_names() | {"pyproject.toml", "requirements.lock"}
 
 
 def test_mounted_files_exist_and_scripts_parse(services: dict[str, dict[str, Any]]) -> None:
