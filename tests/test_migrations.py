@@ -27,7 +27,7 @@ from models.read_model import (
     include_object,
     make_engine,
 )
-from tests.conftest import PG_URL
+from tests.conftest import PG_URL, require_postgresql
 
 ROOT = Path(__file__).resolve().parent.parent
 TABLES = {
@@ -91,6 +91,7 @@ def empty_database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[E
         yield engine
         engine.dispose()
         return
+    require_postgresql()
     schema = f"t_{uuid.uuid4().hex[:12]}"
     admin = make_engine(PG_URL)
     with admin.begin() as connection:
