@@ -361,8 +361,10 @@ class BusinessCalendar:
         piece_start, offset = lo, self._offset(lo)
         cursor = lo
         while cursor < hi:
+            # The last window is probed at `hi` too, the next year's first second: a
+            # change inside it shows there, and one at `hi` itself belongs to next year.
             probe = min(cursor + _ZONE_SAMPLE_SECONDS, hi)
-            if probe == hi or self._offset(probe) == offset:
+            if self._offset(probe) == offset:
                 cursor = probe
                 continue
             same, changed = cursor, probe
@@ -372,6 +374,8 @@ class BusinessCalendar:
                     same = middle
                 else:
                     changed = middle
+            if changed == hi:
+                break
             pieces.append((piece_start, changed, offset))
             piece_start, offset, cursor = changed, self._offset(changed), changed
         pieces.append((piece_start, hi, offset))

@@ -193,6 +193,106 @@ def test_due_is_earliest_instant_with_enough_elapsed(name: str, data: st.DataObj
         assert engine.elapsed(start, got - timedelta(seconds=1)) == seconds - 1
 
 
+# Offset changes late on 31 December ------------------------------------------------------
+
+# Zones whose offset changed between 21:00 and 24:00 UTC on 31 December of these years,
+# where the engine's per-UTC-year zone scan once missed them: a gap across local
+# midnight (Tripoli 1958, Nairobi's quarter hour in 1936), a fold (Tripoli's other
+# years), and a fold inside 31 December's last local hour (Casablanca 1985).
+YEAR_END_SWITCHES: dict[str, tuple[int, ...]] = {
+    "Africa/Tripoli": (1951, 1953, 1955, 1958, 1981),
+    "Africa/Casablanca": (1985,),
+    "Africa/Nairobi": (1936,),
+}
+
+
+def _year_end_calendars() -> dict[str, CalendarSnapshot]:
+    calendars: dict[str, CalendarSnapshot] = {}
+    for zone, years in YEAR_END_SWITCHES.items():
+        span = range(years[0] - 1, years[-1] + 2)
+        # Short intervals around local midnight, so that an offset wrong by even a
+        # quarter of an hour moves a boundary the oracle sees.
+        calendars[f"{zone} around midnight"] = make_calendar(
+            zone,
+            week(
+                [("00:00", "00:40"), ("01:20", "02:00"), ("21:30", "22:10"), ("22:50", "23:30")],
+                EVERY_DAY,
+            ),
+            years=span,
+        )
+        calendars[f"{zone} 24x7, 1 January closed"] = make_calendar(
+            zone,
+            week([("00:00", "24:00")], EVERY_DAY),
+            years=span,
+            closed_dates=[date(year + 1, 1, 1) for year in years],
+        )
+    return calendars
+
+
+YEAR_END_CALENDARS = _year_end_calendars()
+YEAR_END_ORACLES = {name: Oracle(snapshot) for name, snapshot in YEAR_END_CALENDARS.items()}
+
+
+@st.composite
+def year_end_instants(draw: st.DrawFn, zone: str) -> datetime:
+    """Minute-aligned instants within two days of the end of a year in which `zone`
+    switched offset late on 31 December, most of them within hours of the switch,
+    sometimes with odd seconds, given in assorted zones."""
+    year = draw(st.sampled_from(YEAR_END_SWITCHES[zone]))
+    midnight = epoch_ceil(datetime(year + 1, 1, 1, tzinfo=UTC))
+    minutes = st.one_of(
+        st.integers(-180, 0), st.integers(-12 * 60, 6 * 60), st.integers(-2 * 1440, 2 * 1440)
+    )
+    epoch = midnight + 60 * draw(minutes)
+    epoch += draw(st.sampled_from([0, 0, 0, 1, 59, 17]))
+    shown_in = draw(st.sampled_from([*START_ZONES, ZoneInfo(zone)]))
+    instant = utc(epoch).astimezone(shown_in)
+    if draw(st.integers(0, 9)) == 0:
+        instant = instant.replace(microsecond=draw(st.integers(1, 999_999)))
+    return instant
+
+
+def _zone_of(name: str) -> str:
+    return name.split(" ", 1)[0]
+
+
+@pytest.mark.parametrize("name", list(YEAR_END_CALENDARS))
+@ORACLE_SETTINGS
+@given(data=st.data())
+def test_due_matches_oracle_across_year_end_offset_changes(name: str, data: st.DataObject) -> None:
+    start = data.draw(year_end_instants(_zone_of(name)), label="start")
+    seconds = data.draw(durations(YEAR_END_CALENDARS[name].business_day_seconds), label="seconds")
+    got = compile_calendar(YEAR_END_CALENDARS[name]).due(start, seconds)
+    assert epoch_ceil(got) == YEAR_END_ORACLES[name].due(start, seconds), got
+
+
+@pytest.mark.parametrize("name", list(YEAR_END_CALENDARS))
+@ORACLE_SETTINGS
+@given(data=st.data())
+def test_elapsed_and_is_open_match_oracle_across_year_end_offset_changes(
+    name: str, data: st.DataObject
+) -> None:
+    engine, oracle = compile_calendar(YEAR_END_CALENDARS[name]), YEAR_END_ORACLES[name]
+    a = data.draw(year_end_instants(_zone_of(name)), label="a")
+    span = st.one_of(st.integers(-HOUR, 3 * 86400), st.integers(0, 72).map(lambda h: h * HOUR))
+    b = a + timedelta(seconds=data.draw(span, label="span"))
+    assert engine.elapsed(a, b) == oracle.elapsed(a, b)
+    assert engine.is_open(a) == oracle.is_open(epoch_ceil(a.replace(microsecond=0)))
+
+
+def test_year_end_switches_are_really_late_on_31_december() -> None:
+    def switches(zone: str, year: int) -> bool:
+        evening = datetime(year, 12, 31, 21, tzinfo=UTC)
+        offsets = {
+            (evening + timedelta(minutes=m)).astimezone(ZoneInfo(zone)).utcoffset()
+            for m in range(0, 180, 15)
+        }
+        return len(offsets) > 1
+
+    for zone, years in YEAR_END_SWITCHES.items():
+        assert [year for year in years if switches(zone, year)] == list(years), zone
+
+
 # Pinned examples --------------------------------------------------------------------------
 
 
@@ -205,6 +305,18 @@ def test_friday_1600_plus_8h_is_monday_1600_across_spring_forward() -> None:
     due = calendar("berlin_9_17_de").due(at(BERLIN, 2025, 3, 28, 16), 8 * HOUR)
     assert due == at(BERLIN, 2025, 3, 31, 16)
     assert due == at(UTC, 2025, 3, 31, 14)
+
+
+def test_offset_change_late_on_31_december_is_seen() -> None:
+    # Tripoli went from +02:00 to +01:00 at 22:00 UTC on 1981-12-31, so 1 January's
+    # 00:00-02:00 is 23:00 to 01:00 UTC; the first hour of it ends at midnight UTC.
+    snapshot = make_calendar(
+        "Africa/Tripoli", week([("00:00", "02:00")], EVERY_DAY), years=range(1980, 1984)
+    )
+    start = at(UTC, 1981, 12, 31, 20, 30)
+    assert Oracle(snapshot).due(start, HOUR) == epoch_ceil(at(UTC, 1982, 1, 1))
+    assert BusinessCalendar(snapshot).due(start, HOUR) == at(UTC, 1982, 1, 1)
+    assert due_at(start, HOUR, TimeBasis.business, snapshot) == at(UTC, 1982, 1, 1)
 
 
 def test_holidays_are_skipped() -> None:
