@@ -11,10 +11,17 @@ second of the single-call API, best of a few rounds, with calendars built and wa
 up beforehand (a worker compiles a calendar once and keeps it). Agreement is against the brute-force
 oracle in tests/policies/oracle.py on a fixed sample, comparing UTC instants rounded to
 the nearest second. The last line printed is one JSON object.
+
+Tierline is measured twice: the engine's own query (`BusinessCalendar.due` on a compiled
+calendar held by the bench) and `due_at()`, the function the case workflow calls, given
+the calendar of a plan snapshot as a workflow holds it: a shipped plan with the question's
+calendar, deserialized from JSON once per simulated case (`--cases-per-calendar`), so
+each case passes an object of its own that equals the others.
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import operator
 import os
@@ -27,6 +34,7 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, timezone, tzinfo
 from datetime import time as clock
+from functools import partial
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -36,12 +44,17 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from policies.business_time import compile_calendar  # noqa: E402
-from policies.snapshot import CalendarSnapshot  # noqa: E402
+from policies.business_time import compile_calendar, due_at  # noqa: E402
+from policies.catalog import load_catalogs, resolve_plan  # noqa: E402
+from policies.plan_snapshot import PlanSnapshot  # noqa: E402
+from policies.snapshot import CalendarSnapshot, TimeBasis  # noqa: E402
 from tests.policies.oracle import Oracle, epoch_ceil, standard_calendars, utc  # noqa: E402
 
 SEED = 20250101
 CORPUS_SIZE = 100_000
+CASES_PER_CALENDAR = 100
+# The shipped plan whose snapshot carries each calendar in the due_at() measurement.
+PLAN = ("us-software-002", "enterprise")
 SAMPLE_SIZE = 2_000
 # Each engine is timed for up to this many rounds over the corpus, and for about this
 # long at most; a slow peer is timed on a prefix of the corpus and extrapolated.
@@ -153,6 +166,39 @@ def _ours(calendars: dict[str, CalendarSnapshot]) -> Engine:
         return [(compiled[case.calendar].due, case.start, case.seconds) for case in cases]
 
     return Engine("tierline", "local", prepare)
+
+
+def _due_at(calendars: dict[str, CalendarSnapshot], cases_per_calendar: int) -> Engine:
+    catalog_id, plan_id = PLAN
+    plan = resolve_plan(load_catalogs()[catalog_id], plan_id, datetime(2026, 1, 1, tzinfo=UTC))
+    # What each case workflow holds: its own plan, deserialized from its input.
+    held: dict[str, list[CalendarSnapshot]] = {}
+    for name, snapshot in calendars.items():
+        payload = plan.model_copy(update={"calendar": snapshot}).model_dump_json()
+        held[name] = [
+            PlanSnapshot.model_validate_json(payload).calendar for _ in range(cases_per_calendar)
+        ]
+    asks = {
+        name: [partial(due_at, basis=TimeBasis.business, snapshot=copy) for copy in copies]
+        for name, copies in held.items()
+    }
+
+    def prepare(cases: list[Case]) -> list[Row]:
+        return [
+            (asks[case.calendar][index % cases_per_calendar], case.start, case.seconds)
+            for index, case in enumerate(cases)
+        ]
+
+    return Engine(
+        "tierline due_at()",
+        "local",
+        prepare,
+        [
+            f"due_at(start, seconds, business, plan.calendar) as the case workflow calls it, "
+            f"on {cases_per_calendar} deserialized plan snapshots per calendar "
+            f"({'/'.join(PLAN)} with the question's calendar)"
+        ],
+    )
 
 
 def _workclock(calendars: dict[str, CalendarSnapshot]) -> Engine | str:
@@ -382,23 +428,62 @@ def agreement(results: list[datetime | None], expected: list[int]) -> float:
     return matches / len(expected)
 
 
+def _cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def _memory_gib() -> float | None:
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemTotal:"):
+                return round(int(line.split()[1]) / 2**20, 1)
+    except OSError:
+        pass
+    return None
+
+
+def _load() -> list[float] | None:
+    try:
+        return [round(value, 2) for value in os.getloadavg()]
+    except OSError:
+        return None
+
+
 def machine() -> dict[str, Any]:
     return {
         "platform": platform.platform(),
         "processor": platform.processor() or platform.machine(),
+        "cpu_model": _cpu_model(),
         "cpu_count": os.cpu_count(),
+        "memory_gib": _memory_gib(),
         "python": platform.python_version(),
         "implementation": platform.python_implementation(),
     }
 
 
 def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+    parser.add_argument(
+        "--cases-per-calendar",
+        type=int,
+        default=CASES_PER_CALENDAR,
+        help="plan snapshot objects per calendar in the due_at() measurement "
+        f"(default {CASES_PER_CALENDAR})",
+    )
+    args = parser.parse_args()
+    load_at_start = _load()
     calendars = standard_calendars()
     corpus = make_corpus(calendars, CORPUS_SIZE, SEED)
     sample = corpus[:SAMPLE_SIZE]
     print(f"corpus: {CORPUS_SIZE} due-instant questions on {len(calendars)} calendars")
     print("building engines")
-    engines: list[Engine] = [_ours(calendars)]
+    engines: list[Engine] = [_ours(calendars), _due_at(calendars, args.cases_per_calendar)]
     skipped: dict[str, str] = {}
     for build in (_workclock, _businesstimedelta, _pandas):
         built = build(calendars)
@@ -455,12 +540,15 @@ def main() -> None:
         report[engine.name] = entry
 
     ours = report.pop("tierline")
+    workflow = report.pop("tierline due_at()")
     fastest = max((peer["calls_per_s"] for peer in report.values()), default=None)
     ratio = round(ours["calls_per_s"] / fastest, 2) if fastest else None
+    due_at_ratio = round(workflow["calls_per_s"] / fastest, 2) if fastest else None
+    ours_rows = [("tierline (ours)", ours), ("tierline due_at()", workflow)]
 
     print()
     print(f"{'engine':<28}{'calls/s':>12}{'timed calls':>13}{'agreement':>11}{'errors':>8}")
-    for name, entry in [("tierline (ours)", ours), *report.items()]:
+    for name, entry in [*ours_rows, *report.items()]:
         count = f"{entry['timed_calls']}{'*' if entry['extrapolated'] else ''}"
         print(
             f"{name:<28}{entry['calls_per_s']:>12,}{count:>13}"
@@ -468,13 +556,13 @@ def main() -> None:
         )
     print("* timed on a prefix of the corpus and extrapolated to calls per second")
     print("agreement by calendar:")
-    for name, entry in [("tierline (ours)", ours), *report.items()]:
+    for name, entry in [*ours_rows, *report.items()]:
         cells = ", ".join(
             f"{cal} {share:.1%}" for cal, share in entry["agreement_by_calendar"].items()
         )
         print(f"  {name}: {cells}")
     print("notes:")
-    for name, entry in report.items():
+    for name, entry in [("tierline due_at()", workflow), *report.items()]:
         for note in entry["notes"]:
             print(f"  {name}: {note}")
         if "batch_items_per_s" in entry:
@@ -486,13 +574,22 @@ def main() -> None:
         print(f"  skipped {name}: {reason}")
     print(f"ours / fastest peer (calls per second): {ratio}")
     print(
+        f"due_at() / fastest peer: {due_at_ratio}; due_at() / engine: "
+        f"{workflow['calls_per_s'] / ours['calls_per_s']:.2f}"
+    )
+    print(
         json.dumps(
             {
                 "machine": machine(),
+                "load_average": {"start": load_at_start, "end": _load()},
                 "corpus": CORPUS_SIZE,
                 "sample": SAMPLE_SIZE,
                 "ours_calls_per_s": ours["calls_per_s"],
                 "ours_agreement": ours["agreement"],
+                "due_at_calls_per_s": workflow["calls_per_s"],
+                "due_at_agreement": workflow["agreement"],
+                "due_at_errors": workflow["errors"],
+                "due_at_snapshots": args.cases_per_calendar * len(calendars),
                 "peers": {
                     name: {
                         key: entry[key]
@@ -510,6 +607,7 @@ def main() -> None:
                 },
                 "skipped": skipped,
                 "ratio_to_fastest_peer": ratio,
+                "due_at_ratio_to_fastest_peer": due_at_ratio,
             }
         )
     )

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import re
 import threading
+import weakref
 from bisect import bisect_left, bisect_right
 from collections.abc import Iterable
 from datetime import UTC, date, datetime, timedelta, timezone, tzinfo
@@ -382,10 +383,47 @@ class BusinessCalendar:
         return pieces
 
 
+# Compiled calendars are found in two steps. By value: equal snapshots share one compiled
+# calendar, the 128 most recently compiled kept. Finding one by value hashes the snapshot
+# and, when the caller's object is not the one cached (a workflow's plan is its own
+# deserialized copy), compares every field too: 4.8 us against 0.7 us for the query. So
+# each snapshot object is also remembered by identity, for as long as it lives: a weak
+# reference tells a live object from a dead one whose id was reused, and its callback
+# drops the entry when the object goes. The entry holds the compiled calendar weakly too,
+# since the calendar keeps the snapshot it was built from, which may be this very key.
+# Neither step changes an answer, only how soon it comes: a compiled calendar is a pure
+# function of the snapshot's value. The module is passed through the workflow sandbox
+# (worker.sandboxed_runner), so every workflow in a worker shares these caches.
+_Remembered = tuple[weakref.ref[CalendarSnapshot], weakref.ref[BusinessCalendar]]
+_by_identity: dict[int, _Remembered] = {}
+
+
 @lru_cache(maxsize=128)
+def _compile_by_value(snapshot: CalendarSnapshot) -> BusinessCalendar:
+    return BusinessCalendar(snapshot)
+
+
 def compile_calendar(snapshot: CalendarSnapshot) -> BusinessCalendar:
     """Return the compiled calendar for a snapshot, shared between equal snapshots."""
-    return BusinessCalendar(snapshot)
+    entry = _by_identity.get(id(snapshot))
+    if entry is not None and entry[0]() is snapshot:
+        compiled = entry[1]()
+        if compiled is not None:
+            return compiled
+    return _remember(snapshot)
+
+
+def _remember(snapshot: CalendarSnapshot) -> BusinessCalendar:
+    compiled = _compile_by_value(snapshot)
+    key = id(snapshot)
+
+    def forget(dead: weakref.ref[CalendarSnapshot]) -> None:
+        entry = _by_identity.get(key)
+        if entry is not None and entry[0] is dead:
+            _by_identity.pop(key, None)
+
+    _by_identity[key] = (weakref.ref(snapshot, forget), weakref.ref(compiled))
+    return compiled
 
 
 def due_at(

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import gc
 import threading
+import weakref
 from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta, timezone, tzinfo
 from zoneinfo import ZoneInfo
@@ -11,6 +13,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from policies import business_time
 from policies.business_time import (
     BusinessCalendar,
     compile_calendar,
@@ -32,6 +35,7 @@ from tests.policies.oracle import (
 BERLIN = ZoneInfo("Europe/Berlin")
 CHICAGO = ZoneInfo("America/Chicago")
 HOUR = 3600
+HOUR_DELTA = timedelta(hours=1)
 
 CALENDARS: dict[str, CalendarSnapshot] = {
     **standard_calendars(),
@@ -519,6 +523,78 @@ def test_local_shows_the_calendar_zone() -> None:
 def test_compile_calendar_caches_per_snapshot() -> None:
     rebuilt = CalendarSnapshot.model_validate_json(CALENDARS["berlin_24x7"].model_dump_json())
     assert compile_calendar(rebuilt) is compile_calendar(CALENDARS["berlin_24x7"])
+
+
+def _copy(snapshot: CalendarSnapshot) -> CalendarSnapshot:
+    """An equal snapshot in an object of its own, as a workflow deserializes its plan."""
+    copy = CalendarSnapshot.model_validate_json(snapshot.model_dump_json())
+    assert copy == snapshot and copy is not snapshot
+    return copy
+
+
+def test_due_at_finds_the_compiled_calendar_without_hashing_the_snapshot(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    snapshot = _copy(CALENDARS["berlin_9_17_de"])
+    start, later = at(BERLIN, 2026, 3, 2, 9), at(BERLIN, 2026, 3, 6, 9)
+    expected = calendar("berlin_9_17_de").due(start, 20 * HOUR)
+    assert due_at(start, 20 * HOUR, TimeBasis.business, snapshot) == expected
+    # Hashing and comparing the snapshot cost four times the query itself.
+    looked_at: list[str] = []
+    for method in ("__hash__", "__eq__"):
+        original = getattr(CalendarSnapshot, method)
+
+        def spy(
+            *args: object, original: Callable[..., object] = original, name: str = method
+        ) -> object:
+            looked_at.append(name)
+            return original(*args)
+
+        monkeypatch.setattr(CalendarSnapshot, method, spy)
+    for _ in range(3):
+        assert due_at(start, 20 * HOUR, TimeBasis.business, snapshot) == expected
+        assert elapsed_seconds(start, later, TimeBasis.business, snapshot) == 32 * HOUR
+    assert looked_at == []
+
+
+def test_equal_snapshots_share_a_compiled_calendar_and_a_dead_one_is_forgotten() -> None:
+    original = CALENDARS["berlin_split"]
+    start = at(UTC, 2026, 6, 1)
+    first, second = _copy(original), _copy(original)
+    # `original` first: the cache by value keeps the object it compiled from.
+    assert compile_calendar(original) is compile_calendar(first) is compile_calendar(second)
+    answer = calendar("berlin_split").due(start, 40 * HOUR)
+    assert due_at(start, 40 * HOUR, TimeBasis.business, first) == answer
+    assert due_at(start, 40 * HOUR, TimeBasis.business, second) == answer
+    gone, key = weakref.ref(first), id(first)
+    assert key in business_time._by_identity
+    del first
+    gc.collect()
+    assert gone() is None and key not in business_time._by_identity
+    assert due_at(start, 40 * HOUR, TimeBasis.business, second) == answer
+
+
+def test_remembering_a_snapshot_does_not_keep_it_alive() -> None:
+    # The compiled calendar keeps the snapshot it was built from, which here is the one
+    # remembered: once the cache by value lets go, nothing else may hold either.
+    snapshot = make_calendar("Europe/Lisbon", week([("08:00", "18:00")]), name="lisbon_once")
+    compiled = weakref.ref(compile_calendar(snapshot))
+    monday_0900 = at(ZoneInfo("Europe/Lisbon"), 2026, 6, 1, 9)
+    assert due_at(monday_0900, HOUR, TimeBasis.business, snapshot) == monday_0900 + HOUR_DELTA
+    gone = weakref.ref(snapshot)
+    business_time._compile_by_value.cache_clear()
+    del snapshot
+    gc.collect()
+    assert gone() is None and compiled() is None
+
+
+def test_a_stale_entry_under_a_reused_id_is_not_trusted() -> None:
+    berlin, chicago = _copy(CALENDARS["berlin_24x7"]), _copy(CALENDARS["chicago_8_17_us"])
+    compile_calendar(berlin)
+    # As if `chicago` had been allocated where a remembered snapshot used to live.
+    business_time._by_identity[id(chicago)] = business_time._by_identity[id(berlin)]
+    assert compile_calendar(chicago) is compile_calendar(CALENDARS["chicago_8_17_us"])
+    assert compile_calendar(berlin) is compile_calendar(CALENDARS["berlin_24x7"])
 
 
 def test_due_at_and_elapsed_seconds_by_basis() -> None:
