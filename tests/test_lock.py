@@ -13,7 +13,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def pinned() -> dict[str, str]:
-    found = {}
+    found: dict[str, str] = {}
     for line in (ROOT / "requirements.lock").read_text().splitlines():
         line = line.split("#")[0].strip()
         if "==" in line:
@@ -37,8 +37,9 @@ def test_every_dependency_is_pinned_within_its_range() -> None:
 
 def test_the_linters_are_pinned_exactly() -> None:
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
-    dev = {
-        canonicalize_name(Requirement(r).name): r for r in project["optional-dependencies"]["dev"]
+    dev: dict[str, str] = {
+        str(canonicalize_name(Requirement(r).name)): r
+        for r in project["optional-dependencies"]["dev"]
     }
     for tool in ("ruff", "mypy"):
         assert "==" in dev[tool], f"{tool} must be pinned in pyproject.toml"
