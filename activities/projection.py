@@ -1,4 +1,11 @@
-"""Projection of case state into the read model."""
+"""Projection of case state into the read model.
+
+A write the database refuses does not retry in silence: each failed attempt logs one line
+(the case, the seq, the database's reason) and records the case in `projection_failures`,
+which `/health` reports until a write of that case succeeds and deletes the row. What it
+writes has NUL replaced with U+FFFD (`models.read_model.storable`), so that character in a
+case's content cannot block it on PostgreSQL.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from temporalio import activity
 from temporalio.common import RawValue
+from temporalio.exceptions import ApplicationError, ApplicationErrorCategory
 
 from models.case import CaseProjected
 
@@ -23,12 +31,12 @@ class CaseProjection:
 
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
-        self._built: tuple[Any, Any] | None = None
+        self._built: tuple[Any, Any, Any] | None = None
 
     @activity.defn(name=PROJECT_CASE)
     def project_case(self, event: CaseProjected) -> None:
         """Insert new timeline events; upsert the case row unless a newer one is stored."""
-        self._write(event)
+        self._write(event, clean=False)
 
     @activity.defn(name=PROJECT_CASE_LOCAL)
     def project_case_local(self, projected: RawValue) -> RawValue:
@@ -36,12 +44,33 @@ class CaseProjection:
         facts. A local activity's input is not in the history, so it returns what it
         projected (a `CaseProjected`), the payload as it came rather than encoded again:
         the marker that records its result keeps the events for audit."""
-        self._write(CaseProjected.model_validate_json(projected.payload.data))
+        data = projected.payload.data
+        # JSON must escape NUL (as \u0000): a payload without that escape holds none.
+        self._write(CaseProjected.model_validate_json(data), clean=b"\\u0000" not in data)
         return projected
 
-    def _write(self, event: CaseProjected) -> None:
+    def _write(self, event: CaseProjected, clean: bool) -> None:
+        """Write, or log one line, record the failure and raise for a retry."""
         # Imported here so the workflow sandbox never loads SQL code through this module.
-        from models.read_model import write_lock
+        from sqlalchemy.exc import SQLAlchemyError
+
+        view = event.view
+        try:
+            self._store(event, clean)
+        except Exception as err:
+            reason = self._failed(view.number, view.seq, err)
+            if not isinstance(err, SQLAlchemyError):
+                raise  # a bug: the SDK logs it with its traceback
+            # The database's to fix (or the content's, which the retry cannot change): the
+            # line above and /health say so; the retry policy goes on, without a traceback.
+            raise ApplicationError(
+                f"case {view.number}: projection of seq {view.seq} not written: {reason}",
+                type=type(err).__name__,
+                category=ApplicationErrorCategory.BENIGN,
+            ) from err
+
+    def _store(self, event: CaseProjected, clean: bool) -> None:
+        from models.read_model import storable, write_lock
 
         view = event.view
         events = [
@@ -76,25 +105,76 @@ class CaseProjection:
             "seq": view.seq,
             "view": view.model_dump(mode="json"),
         }
-        insert_events, upsert_case = self._statements()
+        if not clean:
+            events, row = storable(events), storable(row)
+        insert_events, upsert_case, forget_failure = self._statements()
         with write_lock(self._engine), self._engine.begin() as connection:
             if events:
                 connection.execute(insert_events, events)
             connection.execute(upsert_case, row)
+            connection.execute(forget_failure, {"number": view.number})
 
-    def _statements(self) -> tuple[Any, Any]:
-        """The two writes, built once per projection (SQLAlchemy then reuses their
-        compiled SQL; building them anew per event cost more than the writes)."""
+    def _failed(self, number: int, seq: int, err: Exception) -> str:
+        """Log one line for the failed attempt and record it for /health; the reason."""
+        from sqlalchemy.exc import SQLAlchemyError
+
+        from models.read_model import describe_error
+
+        reason = describe_error(err)
+        try:
+            self._record_failure(number, seq, reason)
+        except SQLAlchemyError as record_err:
+            reason += f" (and not recorded: {describe_error(record_err)})"
+        activity.logger.error(
+            "case %d: projection of seq %d not written (attempt %d): %s",
+            number,
+            seq,
+            activity.info().attempt,
+            reason,
+        )
+        return reason
+
+    def _record_failure(self, number: int, seq: int, reason: str) -> None:
+        from sqlalchemy.dialects import postgresql, sqlite
+
+        from models.read_model import ProjectionFailure, utcnow, write_lock
+
+        table = ProjectionFailure.__table__  # type: ignore[attr-defined]
+        insert = postgresql.insert if self._engine.dialect.name == "postgresql" else sqlite.insert
+        now = utcnow()
+        statement = insert(table).values(
+            case_number=number,
+            seq=seq,
+            error=reason,
+            attempts=1,
+            first_failed_at=now,
+            last_failed_at=now,
+        )
+        statement = statement.on_conflict_do_update(
+            index_elements=[table.c.case_number],
+            set_={
+                "seq": statement.excluded.seq,
+                "error": statement.excluded.error,
+                "attempts": table.c.attempts + 1,
+                "last_failed_at": statement.excluded.last_failed_at,
+            },
+        )
+        with write_lock(self._engine), self._engine.begin() as connection:
+            connection.execute(statement)
+
+    def _statements(self) -> tuple[Any, Any, Any]:
+        """The writes, built once per projection (SQLAlchemy then reuses their compiled
+        SQL; building them anew per event cost more than the writes)."""
         if self._built is None:
             self._built = _projection_statements(self._engine.dialect.name)
         return self._built
 
 
-def _projection_statements(dialect: str) -> tuple[Any, Any]:
-    from sqlalchemy import bindparam
+def _projection_statements(dialect: str) -> tuple[Any, Any, Any]:
+    from sqlalchemy import bindparam, delete
     from sqlalchemy.dialects import postgresql, sqlite
 
-    from models.read_model import CaseEventRecord, CaseRecord
+    from models.read_model import CaseEventRecord, CaseRecord, ProjectionFailure
 
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
     events = CaseEventRecord.__table__  # type: ignore[attr-defined]
@@ -108,7 +188,10 @@ def _projection_statements(dialect: str) -> tuple[Any, Any]:
         set_={name: upsert.excluded[name] for name in CHANGING},
         where=cases.c.seq < upsert.excluded.seq,
     )
-    return insert_events, upsert_case
+    failures = ProjectionFailure.__table__  # type: ignore[attr-defined]
+    # A write of the case that succeeds ends its failure, whichever seq failed.
+    forget_failure = delete(failures).where(failures.c.case_number == bindparam("number"))
+    return insert_events, upsert_case, forget_failure
 
 
 # A case row's columns set once, when the case is first projected.

@@ -9,11 +9,12 @@ from contextlib import AbstractContextManager, nullcontext
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import JSON, Column, Engine, Index, event, text
+from sqlalchemy.exc import DBAPIError
 from sqlmodel import Field, SQLModel, create_engine
 
 MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
@@ -23,6 +24,42 @@ SCHEMA_LOCK = 0x7469_6572_6C69_6E65
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
+
+
+# PostgreSQL refuses U+0000 in text ("text fields cannot contain NUL"). Whatever the read
+# model stores from case content has it replaced with U+FFFD, on either database, so that
+# one character in a title can neither block a case's projection nor a notification's
+# record, and both databases hold the same text. Temporal keeps the content as it came.
+NUL = "\x00"
+NUL_REPLACEMENT = "\ufffd"
+T = TypeVar("T")
+
+
+def storable(value: T) -> T:
+    """`value` with U+0000 replaced by U+FFFD in every string in it, dict keys included."""
+    cleaned: Any
+    if isinstance(value, str):
+        cleaned = value.replace(NUL, NUL_REPLACEMENT)
+    elif isinstance(value, dict):
+        cleaned = {storable(key): storable(item) for key, item in value.items()}
+    elif isinstance(value, list):
+        cleaned = [storable(item) for item in value]
+    elif isinstance(value, tuple):
+        cleaned = tuple(storable(item) for item in value)
+    else:
+        cleaned = value
+    return cleaned
+
+
+def describe_error(err: BaseException) -> str:
+    """An error in one storable line: its type and the first line of its message. For a
+    database error, the driver's: SQLAlchemy's own adds the statement and its parameters,
+    which hold case content and can be what the database refused."""
+    if isinstance(err, DBAPIError) and err.orig is not None:
+        err = err.orig
+    lines = str(err).strip().splitlines()
+    line = f"{type(err).__name__}: {lines[0]}" if lines else type(err).__name__
+    return storable(line)[:500]
 
 
 class CaseNumber(SQLModel, table=True):
@@ -167,7 +204,15 @@ class CaseEventRecord(SQLModel, table=True):
 
 
 class NotificationRecord(SQLModel, table=True):
-    """Every notification Tierline sends; its key makes a retried delivery a no-op."""
+    """Every notification Tierline sends; its key makes a retried delivery a no-op.
+
+    `status` is `sending` from the moment an attempt claims the row, committed before the
+    message goes out, until the relay or endpoint has accepted it (`sent`), or the attempt
+    failed without sending (`pending`, with `last_error`). A row left `sending` had an
+    attempt whose outcome is unknown: its process died mid-send, or the message went and
+    the mark could not be written. `key` is the notification's key, or `sha256:` and the
+    key's digest for a key that does not fit (`activities.notify.record_key`).
+    """
 
     __tablename__ = "notifications"
 
@@ -185,6 +230,20 @@ class NotificationRecord(SQLModel, table=True):
     last_error: str | None = None
     created_at: datetime = Field(default_factory=utcnow)
     sent_at: datetime | None = None
+
+
+class ProjectionFailure(SQLModel, table=True):
+    """A case whose latest projection could not be written, while it keeps failing; the
+    next write of the case that succeeds deletes the row. `/health` reports them."""
+
+    __tablename__ = "projection_failures"
+
+    case_number: int = Field(primary_key=True, sa_column_kwargs={"autoincrement": False})
+    seq: int = Field(description="the view's seq in the last attempt that failed")
+    error: str = Field(description="the database's one-line reason, without the statement")
+    attempts: int = 1
+    first_failed_at: datetime = Field(default_factory=utcnow)
+    last_failed_at: datetime = Field(default_factory=utcnow)
 
 
 class NoticeRecord(SQLModel, table=True):

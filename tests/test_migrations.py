@@ -44,6 +44,7 @@ TABLES = {
     "releases",
     "idempotent_requests",
     "api_instances",
+    "projection_failures",
 }
 
 
