@@ -1,14 +1,38 @@
-"""Notification delivery: signed HTTP webhooks and e-mail over SMTP, each exactly once."""
+"""Notification delivery: signed HTTP webhooks and e-mail over SMTP, at least once.
+
+The guarantee (the README states the same): a notification is sent until a relay or
+endpoint accepts it, and never again once its row in `notifications` says `sent`. A
+process that dies after the relay accepted a message but before that row is written,
+or an acknowledgement lost on its way back, makes the next attempt send it again: at
+least once, not exactly once. Every copy carries the same identity, worked out from the
+notification's key: the e-mail's Message-ID, the webhook's Idempotency-Key (and its
+signed body), so a receiver can drop the repeat.
+
+Each attempt, to keep the window for a second copy as small as it can be:
+
+1. claims the row (`sending`, one attempt more) in a transaction of its own, committed
+   before anything goes out; if the claim cannot be written, nothing is sent;
+2. sends;
+3. marks the row `sent` at once, before it even says goodbye to the relay.
+
+Nothing about a message's content can stop its row from being written: the row holds
+the recipient, the subject without NUL, and the key (or its digest). A message that went
+out but whose mark could not be written is no failure: the activity completes and logs
+one line, so a broken database never makes a message go out again (its completion in
+the workflow's history is the record that holds). A retry that finds `sending` knows the
+attempt before it died mid-send, and sends again with the same identity.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import hmac
 import json
 import smtplib
-from datetime import UTC, datetime
+import unicodedata
 from email.message import EmailMessage
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import httpx
 from temporalio import activity
@@ -17,9 +41,11 @@ from temporalio.exceptions import ApplicationError, ApplicationErrorCategory
 from models.notifications import Notification
 
 if TYPE_CHECKING:
-    from sqlalchemy import Engine
+    from sqlalchemy import Connection, Engine
 
 SIGNATURE_HEADER = "X-Tierline-Signature"
+# The length of `notifications.key`; PostgreSQL refuses a longer value.
+KEY_LENGTH = 400
 
 
 def sign(secret: str, body: bytes) -> str:
@@ -27,9 +53,27 @@ def sign(secret: str, body: bytes) -> str:
     return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
 
 
+def message_id(key: str) -> str:
+    """The Message-ID of every copy of the e-mail with this notification key."""
+    return f"<{hashlib.sha256(key.encode()).hexdigest()[:32]}@tierline>"
+
+
+def record_key(key: str) -> str:
+    """The key of a notification's row: its own key, or `sha256:` and the key's digest for
+    a key the column cannot hold (too long, as a long webhook URL makes it, or with NUL)."""
+    if len(key) <= KEY_LENGTH and "\x00" not in key:
+        return key
+    return "sha256:" + hashlib.sha256(key.encode()).hexdigest()
+
+
+def header_text(text: str) -> str:
+    """`text` fit for a mail header: control characters (line breaks, NUL) become U+FFFD."""
+    return "".join("\ufffd" if unicodedata.category(c) == "Cc" else c for c in text)
+
+
 class Notifier:
-    """Delivers notifications; the notifications table keyed by `key` stops a retry
-    (or a replayed workflow) from sending the same message twice."""
+    """Delivers notifications, each at least once and, once recorded as sent, never
+    again: rows in `notifications` keyed by the notification's key."""
 
     def __init__(
         self,
@@ -49,60 +93,144 @@ class Notifier:
 
     @activity.defn(name="deliver_notification")
     def deliver(self, notification: Notification) -> None:
-        """Send one notification unless it was sent already; failures raise and retry."""
-        from sqlmodel import Session
+        """Claim, send, mark sent; nothing if it was sent already. A failed send or claim
+        raises and retries; a failed mark after a send does not."""
+        from sqlalchemy.exc import SQLAlchemyError
 
-        from models.read_model import NotificationRecord, write_lock
-
-        with Session(self._engine) as session:
-            record = session.get(NotificationRecord, notification.key)
-            if record is not None and record.status == "sent":
-                return
-            if record is None:
-                record = NotificationRecord(
-                    key=notification.key,
-                    case_number=notification.case_number,
-                    notice_id=notification.notice_id,
-                    organisation=notification.organisation,
-                    event_seq=notification.event_seq,
-                    event_kind=notification.event_kind,
-                    channel=notification.channel,
-                    recipient=notification.to,
-                    subject=notification.subject,
-                )
-            record.attempts += 1
+        mail = self._message(notification) if notification.channel == "email" else None
+        key = record_key(notification.key)
+        what = f"{notification.channel} to {notification.to}"
+        with contextlib.ExitStack() as held:
             try:
-                if notification.channel == "webhook":
-                    self._post(notification)
+                connection = held.enter_context(self._engine.connect())
+                claimed = self._claim(connection, key, notification)
+            except SQLAlchemyError as err:
+                raise self._failed(what, "not claimed, nothing sent", None, err) from err
+            if claimed is None:
+                return
+            attempt, previous = claimed
+            if previous == "sending":
+                activity.logger.warning(
+                    "%s: outcome of attempt %d unknown; sending again with the same %s",
+                    what,
+                    attempt - 1,
+                    "Message-ID" if mail is not None else "Idempotency-Key",
+                )
+            relay: smtplib.SMTP | None = None
+            try:
+                if mail is not None:
+                    relay = self._mail(mail)
                 else:
-                    self._mail(notification)
+                    self._post(notification)
             except Exception as err:
-                record.last_error = f"{type(err).__name__}: {err}"[:1000]
-                session.add(record)
-                with write_lock(self._engine):
-                    session.commit()
+                self._record_failure(connection, key, _one_line(err))
                 if not isinstance(err, (OSError, httpx.HTTPError)):
                     raise  # a bug: the SDK logs it with its traceback
                 # An unreachable or refusing relay or endpoint (SMTP errors are OSErrors) is
                 # the operator's to fix: one line per attempt, and the retry policy goes on.
-                activity.logger.warning(
-                    "%s to %s not delivered (attempt %d): %s",
-                    notification.channel,
-                    notification.to,
-                    record.attempts,
-                    record.last_error,
+                raise self._failed(what, "not delivered", attempt, err) from err
+            try:
+                self._mark_sent(connection, key)
+            except SQLAlchemyError as err:
+                activity.logger.error(
+                    "%s sent but not recorded as sent (attempt %d): %s",
+                    what,
+                    attempt,
+                    _one_line(err),
                 )
-                raise ApplicationError(
-                    record.last_error,
-                    type=type(err).__name__,
-                    category=ApplicationErrorCategory.BENIGN,
-                ) from err
-            record.status = "sent"
-            record.sent_at = datetime.now(UTC)
-            record.last_error = None
-            session.add(record)
-            with write_lock(self._engine):
-                session.commit()
+            finally:
+                if relay is not None:
+                    _goodbye(relay)
+
+    def _claim(
+        self, connection: Connection, key: str, notification: Notification
+    ) -> tuple[int, str | None] | None:
+        """Mark the row `sending` for this attempt, committed: the attempt's number and
+        the status the previous attempt left, or None when the message was sent already."""
+        from sqlalchemy import insert, select, update
+
+        from models.read_model import storable, utcnow, write_lock
+
+        table = _notifications()
+        with write_lock(self._engine), connection.begin():
+            found = connection.execute(
+                select(table.c.status, table.c.attempts).where(table.c.key == key).with_for_update()
+            ).first()
+            if found is None:
+                row: dict[str, Any] = {
+                    "key": key,
+                    "case_number": notification.case_number,
+                    "notice_id": notification.notice_id,
+                    "organisation": notification.organisation,
+                    "event_seq": notification.event_seq,
+                    "event_kind": notification.event_kind,
+                    "channel": notification.channel,
+                    "recipient": notification.to,
+                    "subject": notification.subject,
+                }
+                values = {**storable(row), "status": "sending", "attempts": 1}
+                connection.execute(insert(table).values(created_at=utcnow(), **values))
+                return 1, None
+            status, attempts = found
+            if status == "sent":
+                return None
+            connection.execute(
+                update(table)
+                .where(table.c.key == key)
+                .values(status="sending", attempts=attempts + 1)
+            )
+            return attempts + 1, status
+
+    def _mark_sent(self, connection: Connection, key: str) -> None:
+        from sqlalchemy import update
+        from sqlalchemy.exc import SQLAlchemyError
+
+        from models.read_model import utcnow, write_lock
+
+        table = _notifications()
+        statement = (
+            update(table)
+            .where(table.c.key == key)
+            .values(status="sent", sent_at=utcnow(), last_error=None)
+        )
+        try:
+            with write_lock(self._engine), connection.begin():
+                connection.execute(statement)
+        except SQLAlchemyError:
+            # The connection held since the claim may have gone stale during a slow send:
+            # once more on a fresh one.
+            with write_lock(self._engine), self._engine.begin() as fresh:
+                fresh.execute(statement)
+
+    def _record_failure(self, connection: Connection, key: str, error: str) -> None:
+        """Note why the attempt failed, and that it sent nothing (`pending`). Not noted
+        when the database fails too: the row stays `sending`, the retry sends anyway."""
+        from sqlalchemy import update
+        from sqlalchemy.exc import SQLAlchemyError
+
+        from models.read_model import storable, write_lock
+
+        table = _notifications()
+        try:
+            with write_lock(self._engine), connection.begin():
+                connection.execute(
+                    update(table)
+                    .where(table.c.key == key)
+                    .where(table.c.status == "sending")
+                    .values(status="pending", last_error=storable(error)[:1000])
+                )
+        except SQLAlchemyError as err:
+            activity.logger.warning("failure of %s not recorded: %s", key, _one_line(err))
+
+    @staticmethod
+    def _failed(what: str, outcome: str, attempt: int | None, err: Exception) -> ApplicationError:
+        """One warning line, and the benign error that retries without a traceback."""
+        reason = _one_line(err)
+        numbered = f" (attempt {attempt})" if attempt is not None else ""
+        activity.logger.warning("%s %s%s: %s", what, outcome, numbered, reason)
+        return ApplicationError(
+            reason, type=type(err).__name__, category=ApplicationErrorCategory.BENIGN
+        )
 
     def _post(self, notification: Notification) -> None:
         body = json.dumps(
@@ -120,15 +248,48 @@ class Notifier:
         )
         response.raise_for_status()
 
-    def _mail(self, notification: Notification) -> None:
+    def _message(self, notification: Notification) -> EmailMessage:
+        """The e-mail, built before anything is claimed: one that cannot be built is a bug
+        that must not leave a claim behind."""
+        from models.read_model import storable
+
         message = EmailMessage()
         message["From"] = self._sender
         message["To"] = notification.to
-        message["Subject"] = notification.subject
-        # A stable Message-ID lets mail systems drop a duplicate after a crash mid-send.
-        digest = hashlib.sha256(notification.key.encode()).hexdigest()[:32]
-        message["Message-ID"] = f"<{digest}@tierline>"
-        message.set_content(notification.body)
+        message["Subject"] = header_text(notification.subject)
+        # The same on every copy, so mail systems can drop a repeat after a crash mid-send.
+        message["Message-ID"] = message_id(notification.key)
+        message.set_content(storable(notification.body))
+        return message
+
+    def _mail(self, message: EmailMessage) -> smtplib.SMTP:
+        """Hand the message to the relay; returns the open session, to be closed once the
+        delivery is recorded (QUIT is one more round trip in the window for a repeat)."""
         host, port = self._smtp
-        with smtplib.SMTP(host, port, timeout=self._timeout) as smtp:
+        smtp = smtplib.SMTP(host, port, timeout=self._timeout)
+        try:
             smtp.send_message(message)
+        except BaseException:
+            smtp.close()
+            raise
+        return smtp
+
+
+def _goodbye(smtp: smtplib.SMTP) -> None:
+    """QUIT, whatever the relay answers: the message was accepted before it."""
+    try:
+        smtp.quit()
+    except (smtplib.SMTPException, OSError):
+        smtp.close()
+
+
+def _notifications() -> Any:
+    from models.read_model import NotificationRecord
+
+    return NotificationRecord.__table__  # type: ignore[attr-defined]
+
+
+def _one_line(err: BaseException) -> str:
+    from models.read_model import describe_error
+
+    return describe_error(err)
