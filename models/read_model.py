@@ -13,7 +13,7 @@ from typing import Any, TypeVar
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import JSON, Column, Engine, Index, event, text
+from sqlalchemy import JSON, Column, Engine, Index, LargeBinary, UniqueConstraint, event, text
 from sqlalchemy.exc import DBAPIError
 from sqlmodel import Field, SQLModel, create_engine
 
@@ -230,6 +230,8 @@ class NotificationRecord(SQLModel, table=True):
     last_error: str | None = None
     created_at: datetime = Field(default_factory=utcnow)
     sent_at: datetime | None = None
+    # The e-mail's Message-ID (without angle brackets): a reply's In-Reply-To finds its case.
+    message_id: str | None = Field(default=None, max_length=255, index=True)
 
 
 class ProjectionFailure(SQLModel, table=True):
@@ -317,6 +319,52 @@ class IdempotentRequest(SQLModel, table=True):
     # The API process (`ApiInstance.id`) running the first request: a retry finding the
     # claim of a process that is gone takes it over at once.
     owner: str | None = Field(default=None, max_length=64)
+
+
+class InboundMail(SQLModel, table=True):
+    """A mail the SMTP gateway accepted, recorded before it answered `250` and kept whatever
+    became of it. `status`: `received` (not processed yet), `applied` (it opened or
+    continued `case_number`), `ignored` (an auto-reply, bounce, list mail, duplicate or
+    flood: `reason` says which), `held` (from no organisation's contact: agents accept or
+    discard it), `discarded`, `failed` (could not be processed: `reason`). The same
+    Message-ID from the same sender is one mail (a second delivery is not recorded again).
+    """
+
+    __tablename__ = "inbound_mail"
+    __table_args__ = (UniqueConstraint("sender", "message_id", name="uq_inbound_mail_message"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    received_at: datetime = Field(default_factory=utcnow, index=True)
+    sender: str = Field(max_length=320, index=True, description="lower-cased From address")
+    envelope_sender: str = Field(default="", max_length=320)
+    recipients: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    message_id: str | None = Field(default=None, max_length=255)
+    subject: str = ""
+    size: int
+    digest: str = Field(max_length=64, description="SHA-256 of the raw message")
+    raw: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+    status: str = Field(default="received", index=True)
+    reason: str | None = None
+    organisation: str | None = Field(default=None, max_length=100, index=True)
+    case_number: int | None = Field(default=None, index=True)
+    processed_at: datetime | None = None
+
+
+class Attachment(SQLModel, table=True):
+    """A file that came with a case's mail; its bytes are stored by digest
+    (`mail.attachments.AttachmentStore`)."""
+
+    __tablename__ = "attachments"
+
+    id: int | None = Field(default=None, primary_key=True)
+    case_number: int = Field(index=True)
+    organisation: str = Field(max_length=100, index=True)
+    inbound_mail_id: int | None = Field(default=None, index=True)
+    filename: str = Field(max_length=255)
+    content_type: str = Field(max_length=255)
+    size: int
+    digest: str = Field(max_length=64)
+    created_at: datetime = Field(default_factory=utcnow)
 
 
 class ApiInstance(SQLModel, table=True):

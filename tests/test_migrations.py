@@ -44,6 +44,8 @@ TABLES = {
     "releases",
     "idempotent_requests",
     "api_instances",
+    "inbound_mail",
+    "attachments",
     "projection_failures",
 }
 
