@@ -321,7 +321,7 @@ class IdempotentRequest(SQLModel, table=True):
     owner: str | None = Field(default=None, max_length=64)
 
 
-class InboundMail(SQLModel, table=True):
+class InboundMailRecord(SQLModel, table=True):
     """A mail the SMTP gateway accepted, recorded before it answered `250` and kept whatever
     became of it. `status`: `received` (not processed yet), `applied` (it opened or
     continued `case_number`), `ignored` (an auto-reply, bounce, list mail, duplicate or
@@ -350,7 +350,7 @@ class InboundMail(SQLModel, table=True):
     processed_at: datetime | None = None
 
 
-class Attachment(SQLModel, table=True):
+class AttachmentRecord(SQLModel, table=True):
     """A file that came with a case's mail; its bytes are stored by digest
     (`mail.attachments.AttachmentStore`)."""
 
