@@ -26,7 +26,7 @@ from api.routes import (
 )
 from api.text import TextMiddleware
 from models.read_model import create_schema, make_engine
-from policies.catalog import load_catalogs
+from policies.loading import load_catalogs
 from runtime import connect, pin_time_zone_data
 from settings import Settings, get_settings
 

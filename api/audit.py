@@ -13,8 +13,10 @@ from api.errors import NotFound
 from api.organisations import InvalidField
 from audit.history import CaseNotFound, HistoryProblem, case_histories, case_start
 from models.read_model import CaseEventRecord
-from policies.catalog import Catalog, resolve_plan
+from policies.format import Catalog
+from policies.plan_ref import PlanRef
 from policies.plan_snapshot import PlanSnapshot
+from policies.resolution import resolve_plan
 
 # The facts that close a case: closed by an agent, confirmed by the customer, out of scope.
 CLOSING_KINDS = ("closed", "confirmed", "closed_out_of_scope")
@@ -50,9 +52,12 @@ def other_plan(
     catalogs: dict[str, Catalog], reference: str, histories: list[WorkflowHistory]
 ) -> PlanSnapshot:
     """`catalog:plan` frozen as it would have been when the case opened, with its add-ons."""
-    catalog_id, _, plan_id = reference.partition(":")
-    catalog = catalogs.get(catalog_id)
-    if catalog is None or not plan_id:
+    try:
+        ref: PlanRef | None = PlanRef.parse(reference)
+    except ValueError:
+        ref = None
+    catalog = catalogs.get(ref.catalog) if ref else None
+    if ref is None or catalog is None:
         known = ", ".join(sorted(catalogs))
         raise InvalidField(
             "query.plan", f"use catalog:plan with a known catalog ({known}), not {reference!r}"
@@ -62,9 +67,9 @@ def other_plan(
     except HistoryProblem as problem:
         raise NotFound(str(problem)) from None
     # The case's add-ons that the other plan offers too; the others cannot apply to it.
-    offered = {addon.id for addon in catalog.addons if plan_id in addon.plans}
+    offered = {addon.id for addon in catalog.addons if ref.plan in addon.plans}
     addons = [addon for addon in opening.plan.addons if addon in offered]
     try:
-        return resolve_plan(catalog, plan_id, opening.plan.opened_at, addons)
+        return resolve_plan(catalog, ref.plan, opening.plan.opened_at, addons)
     except (KeyError, ValueError) as err:
         raise InvalidField("query.plan", f"cannot use plan {reference}: {err}") from None

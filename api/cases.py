@@ -42,8 +42,9 @@ from models.read_model import (
     Organisation,
 )
 from policies.business_time import parse_zone
-from policies.catalog import Catalog, resolve_plan
+from policies.format import Catalog
 from policies.plan_snapshot import PlanSnapshot
+from policies.resolution import resolve_plan
 from settings import Settings
 from workflows.case import CaseStart, CaseWorkflow
 from workflows.quota import QuotaWorkflow

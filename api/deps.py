@@ -14,7 +14,7 @@ from sqlmodel import Session
 from temporalio.client import Client
 
 from api.limits import KeyedLimiter
-from policies.catalog import Catalog
+from policies.format import Catalog
 from settings import Settings
 
 

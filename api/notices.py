@@ -16,7 +16,8 @@ from api.schemas import NoticeCreate, NoticeDelivery, NoticePage, NoticeRead, No
 from models.case import Actor
 from models.notice import NoticeKind, NoticeRecipient, SendNotice, notice_workflow_id
 from models.read_model import NoticeOrganisation, NoticeRecord, NotificationRecord, Organisation
-from policies.catalog import Catalog
+from policies.format import Catalog
+from policies.plan_ref import PlanRef
 from workflows.notice import NoticeWorkflow
 
 
@@ -49,11 +50,11 @@ def affected(
             raise InvalidField(
                 f"body.organisations.{index}", f"organisation {organisation_id} does not exist"
             )
-    for index, plan in enumerate(body.plans):
-        catalog_id, plan_id = plan.split(":")
-        catalog = catalogs.get(catalog_id)
-        if catalog is None or all(p.id != plan_id for p in catalog.plans):
-            raise InvalidField(f"body.plans.{index}", f"no plan {plan} in the loaded catalogs")
+    plans = [PlanRef.parse(plan) for plan in body.plans]  # the schema checked their form
+    for index, ref in enumerate(plans):
+        catalog = catalogs.get(ref.catalog)
+        if catalog is None or all(p.id != ref.plan for p in catalog.plans):
+            raise InvalidField(f"body.plans.{index}", f"no plan {ref} in the loaded catalogs")
     for index, catalog_id in enumerate(body.catalogs):
         if catalog_id not in catalogs:
             raise InvalidField(
@@ -64,12 +65,11 @@ def affected(
     if body.all_organisations:
         matched = list(rows)
     else:
-        plans = {tuple(plan.split(":")) for plan in body.plans}
         matched = [
             row
             for row in rows
             if row.id in body.organisations
-            or (row.catalog, row.plan) in plans
+            or PlanRef(row.catalog, row.plan) in plans
             or row.catalog in body.catalogs
         ]
     if not matched:

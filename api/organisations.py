@@ -10,9 +10,11 @@ from sqlmodel import Session
 from api.errors import Conflict, NotFound, TierlineError
 from api.schemas import FeeStatement, OrganisationCreate, OrganisationRead, UsageReport
 from models.read_model import MonthlyUsage, Organisation
-from policies.catalog import Catalog, resolve_plan
 from policies.fees import monthly_price, support_fee
+from policies.format import Catalog
+from policies.plan_ref import PlanRef
 from policies.plan_snapshot import BillingRule
+from policies.resolution import resolve_plan
 
 
 class InvalidField(TierlineError):
@@ -29,29 +31,29 @@ class InvalidField(TierlineError):
 def create(
     session: Session, catalogs: dict[str, Catalog], body: OrganisationCreate
 ) -> OrganisationRead:
-    catalog_id, plan_id = body.plan.split(":")
-    catalog = catalogs.get(catalog_id)
+    ref = PlanRef.parse(body.plan)  # the schema's pattern lets only `<catalog>:<plan>` in
+    catalog = catalogs.get(ref.catalog)
     if catalog is None:
-        raise InvalidField("body.plan", f"no catalog {catalog_id!r}; known: {sorted(catalogs)}")
-    plan = next((p for p in catalog.plans if p.id == plan_id), None)
+        raise InvalidField("body.plan", f"no catalog {ref.catalog!r}; known: {sorted(catalogs)}")
+    plan = next((p for p in catalog.plans if p.id == ref.plan), None)
     if plan is None:
         known = [p.id for p in catalog.plans]
         raise InvalidField(
-            "body.plan", f"catalog {catalog_id} has no plan {plan_id!r}; known: {known}"
+            "body.plan", f"catalog {ref.catalog} has no plan {ref.plan!r}; known: {known}"
         )
     addons = {a.id for a in catalog.addons}
     for index, addon in enumerate(body.addons):
         if addon not in addons:
             raise InvalidField(
-                f"body.addons.{index}", f"catalog {catalog_id} has no add-on {addon!r}"
+                f"body.addons.{index}", f"catalog {ref.catalog} has no add-on {addon!r}"
             )
     if session.get(Organisation, body.id) is not None:
         raise Conflict(f"organisation {body.id} exists already")
     row = Organisation(
         id=body.id,
         name=body.name,
-        catalog=catalog_id,
-        plan=plan_id,
+        catalog=ref.catalog,
+        plan=ref.plan,
         addons=list(body.addons),
         contact_emails=[str(e) for e in body.contact_emails],
         webhook_url=str(body.webhook_url) if body.webhook_url else None,
@@ -69,7 +71,7 @@ def read(session: Session, organisation_id: str) -> OrganisationRead:
     return OrganisationRead(
         id=row.id,
         name=row.name,
-        plan=f"{row.catalog}:{row.plan}",
+        plan=str(PlanRef(row.catalog, row.plan)),
         addons=row.addons,
         contact_emails=row.contact_emails,
         webhook_url=row.webhook_url,
@@ -124,7 +126,7 @@ def fee_statement(
     return FeeStatement(
         organisation=organisation_id,
         month=month,
-        plan=f"{organisation.catalog}:{organisation.plan}",
+        plan=str(PlanRef(organisation.catalog, organisation.plan)),
         rule=terms.rule.value if terms else None,
         currency=terms.currency if terms else None,
         monthly_fee=monthly_fee,

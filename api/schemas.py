@@ -23,6 +23,7 @@ from pydantic_core import PydanticCustomError
 
 from models.case import USER_ROLES, Role
 from models.notice import NoticeKind
+from policies.plan_ref import PLAN_REF_PATTERN
 
 # Instants and days a client may send: wide enough for any case, narrow enough that
 # business-time and calendar arithmetic around them never leaves Python's years 1-9999.
@@ -68,7 +69,7 @@ class OrganisationCreate(BaseModel):
     name: str = Field(min_length=1, max_length=200)
     plan: str = Field(
         description="`catalog:plan`, e.g. `eu-software-001:gold`",
-        pattern=r"^[a-z0-9-]+:[a-z0-9-]+$",
+        pattern=PLAN_REF_PATTERN,
     )
     addons: list[str] = Field(default_factory=list)
     contact_emails: list[EmailStr] = Field(default_factory=list)
@@ -247,7 +248,7 @@ class NoticeCreate(BaseModel):
         default=None, description="End of the maintenance window (required for outages)"
     )
     organisations: list[str] = Field(default_factory=list, max_length=10_000)
-    plans: list[Annotated[str, Field(pattern=r"^[a-z0-9-]+:[a-z0-9-]+$")]] = Field(
+    plans: list[Annotated[str, Field(pattern=PLAN_REF_PATTERN)]] = Field(
         default_factory=list, max_length=100, description="`catalog:plan` values"
     )
     catalogs: list[str] = Field(default_factory=list, max_length=100)

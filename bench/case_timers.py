@@ -69,8 +69,9 @@ with workflow.unsafe.imports_passed_through():
     from models import transitions
     from models.case import Actor, CaseDetails, CaseRouting, Contact, OpenCase, Role
     from models.read_model import CaseEventRecord, create_schema, make_engine
-    from policies.catalog import load_catalog, resolve_plan
+    from policies.loading import load_catalog
     from policies.plan_snapshot import PlanSnapshot
+    from policies.resolution import resolve_plan
     from runtime import workflow_runner
     from settings import embedded_sqlite_flags
     from workflows.case import CaseStart, CaseWorkflow

@@ -99,7 +99,8 @@ from models.commands import (  # noqa: E402
     RespondPublicly,
 )
 from models.read_model import create_schema, make_engine  # noqa: E402
-from policies.catalog import load_catalogs, resolve_plan  # noqa: E402
+from policies.loading import load_catalogs  # noqa: E402
+from policies.resolution import resolve_plan  # noqa: E402
 from runtime import pin_time_zone_data  # noqa: E402
 from settings import Settings, embedded_sqlite_flags  # noqa: E402
 from worker import build_worker  # noqa: E402

@@ -18,8 +18,9 @@ from __future__ import annotations
 
 from decimal import ROUND_HALF_EVEN, Decimal
 
-from policies.catalog import PlanSpec, billing_terms
+from policies.format import PlanSpec
 from policies.plan_snapshot import BillingRule, BillingTerms, PlanSnapshot
+from policies.resolution import billing_terms
 
 CENT = Decimal("0.01")
 

@@ -1,6 +1,6 @@
 """The plan a case runs under, frozen when the case opens.
 
-`resolve_plan` (in `policies.catalog`) builds a `PlanSnapshot` from a catalog. The
+`resolve_plan` (in `policies.resolution`) builds a `PlanSnapshot` from a catalog. The
 snapshot travels inside Temporal workflow payloads, so it is a frozen pydantic model
 that round-trips through JSON exactly and holds everything the case needs: the
 calendar with its holidays already resolved to dates, one `Target` per severity and

@@ -7,8 +7,10 @@ from pathlib import Path
 from typing import Any
 
 from models.case import Actor, CaseDetails, CaseRouting, Contact, OpenCase, Role
-from policies.catalog import load_catalog, load_catalogs, resolve_plan
+from policies.loading import load_catalog, load_catalogs
+from policies.plan_ref import PlanRef
 from policies.plan_snapshot import PlanSnapshot
+from policies.resolution import resolve_plan
 
 
 def case_details(**overrides: Any) -> CaseDetails:
@@ -34,10 +36,10 @@ CATALOG_DIR = Path(__file__).parent / "catalogs"
 
 def plan_snapshot(plan: str, opened_at: datetime, addons: tuple[str, ...] = ()) -> PlanSnapshot:
     """A frozen plan from a shipped catalog ("catalog:plan") or a test catalog."""
-    catalog_id, plan_id = plan.split(":")
-    test_file = CATALOG_DIR / f"{catalog_id}.yaml"
-    catalog = load_catalog(test_file) if test_file.exists() else load_catalogs()[catalog_id]
-    return resolve_plan(catalog, plan_id, opened_at, addons=addons)
+    ref = PlanRef.parse(plan)
+    test_file = CATALOG_DIR / f"{ref.catalog}.yaml"
+    catalog = load_catalog(test_file) if test_file.exists() else load_catalogs()[ref.catalog]
+    return resolve_plan(catalog, ref.plan, opened_at, addons=addons)
 
 
 def open_case(

@@ -16,7 +16,7 @@ from sqlalchemy import Engine
 from temporalio.client import Client
 
 from api.app import create_app
-from policies.catalog import CATALOG_DIR
+from policies.loading import CATALOG_DIR
 from settings import Settings
 from tests.builders import CATALOG_DIR as TEST_CATALOGS
 from tests.conftest import running, serve

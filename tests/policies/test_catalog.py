@@ -11,18 +11,12 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from typer.testing import CliRunner
 
 from cli.policy import app
-from policies import catalog as catalog_module
+from policies import resolution
 from policies.business_time import due_at
-from policies.catalog import (
-    CatalogError,
-    CatalogIssue,
-    PolicyError,
-    load_catalog,
-    load_catalogs,
-    resolve_calendar,
-    resolve_plan,
-)
+from policies.format import PolicyError
+from policies.loading import CatalogError, CatalogIssue, load_catalog, load_catalogs
 from policies.plan_snapshot import PlanSnapshot
+from policies.resolution import resolve_calendar, resolve_plan
 from policies.snapshot import Closure, OpenInterval, Target, TimeBasis
 
 HOUR = 3600
@@ -674,7 +668,7 @@ def test_snapshot_does_not_follow_later_holiday_changes(tmp_path, monkeypatch):
 
     # The holidays package (or the catalog's country) changes: no holidays any more.
     monkeypatch.setattr(
-        catalog_module.holidays,
+        resolution.holidays,
         "country_holidays",
         lambda *args, **kwargs: holidays.HolidayBase(),
     )

@@ -3,9 +3,10 @@ from decimal import Decimal
 
 import pytest
 
-from policies.catalog import load_catalogs, resolve_plan
 from policies.fees import monthly_price, support_fee
+from policies.loading import load_catalogs
 from policies.plan_snapshot import BillingRule, BillingTerms
+from policies.resolution import resolve_plan
 
 
 @pytest.fixture(scope="module")

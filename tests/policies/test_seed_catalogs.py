@@ -9,8 +9,11 @@ from typer.testing import CliRunner
 
 from cli.policy import app
 from policies.business_time import due_at
-from policies.catalog import CATALOG_DIR, CLOCKS, Catalog, CellKind, load_catalogs, resolve_plan
+from policies.format import CLOCKS, Catalog, CellKind
+from policies.loading import CATALOG_DIR, load_catalogs
+from policies.plan_ref import PlanRef
 from policies.plan_snapshot import PlanSnapshot
+from policies.resolution import resolve_plan
 from policies.snapshot import Target, TimeBasis
 
 HOUR = 3600
@@ -26,8 +29,8 @@ def catalogs() -> dict[str, Catalog]:
 
 
 def plan(catalogs, ref: str, opened_at: datetime = OPENED, addons=()) -> PlanSnapshot:
-    catalog_id, _, plan_id = ref.partition(":")
-    return resolve_plan(catalogs[catalog_id], plan_id, opened_at, addons)
+    wanted = PlanRef.parse(ref)
+    return resolve_plan(catalogs[wanted.catalog], wanted.plan, opened_at, addons)
 
 
 def due(snapshot: PlanSnapshot, target: Target, opened_at: datetime) -> datetime:

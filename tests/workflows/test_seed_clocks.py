@@ -27,7 +27,7 @@ from models.case import CaseView
 from models.clocks import ClockName, ClockState
 from models.read_model import CaseEventRecord
 from policies.business_time import due_at
-from policies.catalog import load_catalogs
+from policies.loading import load_catalogs
 from policies.plan_snapshot import PlanSnapshot
 from policies.snapshot import Target
 from tests.builders import open_case, plan_snapshot

@@ -1,14 +1,10 @@
-"""Support-policy catalogs: the YAML format, its loader, and resolution into snapshots.
+"""The catalog file format: pydantic models of a support-policy catalog, and their checks.
 
 A catalog is one YAML file under `policies/catalogs/` that people edit and review. It
-is validated into the pydantic models below (unknown fields are errors), then checked
-across references (calendar, severity and exclusion ids). Every problem is reported as
-a `CatalogIssue` naming the file, the path inside it (`plans[2].targets.sev1.resolution`)
-and what is wrong.
-
-`resolve_calendar` and `resolve_plan` turn a catalog into the frozen snapshots a case
-carries (`policies.snapshot`, `policies.plan_snapshot`): holidays become dates, business
-days become seconds, and the catalog file's digest is recorded.
+is validated into the models below (unknown fields are errors), then `check_references`
+checks it across parts (calendar, severity, plan and exclusion ids). `policies.loading`
+reads the files and reports every problem with its file and path;
+`policies.resolution` freezes a plan into the snapshot a case carries.
 
 Every model has `note` (free text: why the catalog reads its seed this way) and `notes`
 (the same, per field: `notes: {zone: "..."}`); both are kept and shown by
@@ -21,19 +17,16 @@ import difflib
 import hashlib
 import itertools
 import re
-import types
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta, timezone, tzinfo
+from datetime import date, datetime, timedelta, timezone, tzinfo
 from decimal import Decimal, InvalidOperation
 from enum import StrEnum
 from functools import cache
 from pathlib import Path
-from typing import Annotated, Any, Literal, TypeVar, Union, get_args, get_origin
+from typing import Annotated, Literal, TypeVar
 from zoneinfo import ZoneInfo, available_timezones
 
 import holidays
-import yaml
 from pydantic import (
     AfterValidator,
     BaseModel,
@@ -41,57 +34,19 @@ from pydantic import (
     ConfigDict,
     Field,
     PrivateAttr,
-    ValidationError,
     field_validator,
     model_validator,
 )
 
 from policies.durations import Duration, DurationError, parse_duration
-from policies.plan_snapshot import (
-    BillingRule,
-    BillingTerms,
-    EscalationLevel,
-    EscalationRole,
-    EscalationTrigger,
-    Exclusion,
-    PlanFeatures,
-    PlanSnapshot,
-    PolicySource,
-    RootCauseAnalysisTerms,
-    SeverityLevel,
-    SeverityTargets,
-)
-from policies.snapshot import CalendarSnapshot, Closure, OpenInterval, Target, TimeBasis
+from policies.plan_snapshot import BillingRule, EscalationRole, EscalationTrigger
+from policies.snapshot import OpenInterval
 
-CATALOG_DIR = Path(__file__).parent / "catalogs"
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
-
-
-# --------------------------------------------------------------------------- errors
 
 
 class PolicyError(ValueError):
     """A policy cannot be loaded or resolved; the message says why."""
-
-
-@dataclass(frozen=True)
-class CatalogIssue:
-    """One problem in one catalog file."""
-
-    file: str
-    location: str
-    message: str
-
-    def __str__(self) -> str:
-        return f"{self.file}: {self.location}: {self.message}"
-
-
-class CatalogError(PolicyError):
-    """One or more catalog files are invalid; `issues` lists every problem found."""
-
-    def __init__(self, issues: Sequence[CatalogIssue]) -> None:
-        self.issues = list(issues)
-        super().__init__("\n".join(str(issue) for issue in self.issues))
 
 
 # --------------------------------------------------------------------------- scalar types
@@ -800,94 +755,7 @@ def _by_id(items: Sequence[_Item], wanted: str, missing: str) -> _Item:
     raise PolicyError(f"{missing} {wanted!r} (known: {known})")
 
 
-# --------------------------------------------------------------------------- loading
-
-
-class _StrictLoader(yaml.SafeLoader):
-    """SafeLoader that refuses a key repeated in one mapping (YAML keeps the last silently)."""
-
-
-def _mapping_without_duplicates(loader: _StrictLoader, node: yaml.MappingNode) -> Any:
-    seen: set[object] = set()
-    for key_node, _ in node.value:
-        if key_node.tag == "tag:yaml.org,2002:merge":
-            continue
-        key = loader.construct_object(key_node)
-        try:
-            duplicate = key in seen
-            seen.add(key)
-        except TypeError:
-            continue
-        if duplicate:
-            raise yaml.constructor.ConstructorError(
-                None, None, f"key {key!r} appears twice in this mapping", key_node.start_mark
-            )
-    return loader.construct_mapping(node)
-
-
-_StrictLoader.add_constructor(
-    yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG,
-    _mapping_without_duplicates,
-)
-
-
-def load_catalog(path: str | Path) -> Catalog:
-    """Load and validate one catalog file; CatalogError lists every problem.
-
-    Reference checks (`check_references`) run once the file matches the format, so a
-    file with format errors is reported first for those.
-    """
-    path = Path(path)
-    file = str(path)
-    try:
-        content = path.read_bytes()
-    except OSError as error:
-        raise CatalogError([CatalogIssue(file, "(file)", f"cannot read: {error}")]) from None
-    try:
-        data = yaml.load(content, Loader=_StrictLoader)
-    except yaml.YAMLError as error:
-        raise CatalogError([CatalogIssue(file, *_yaml_problem(error))]) from None
-    if not isinstance(data, dict):
-        raise CatalogError([CatalogIssue(file, "(top level)", "expected a mapping of fields")])
-    try:
-        catalog = Catalog.model_validate(data)
-    except ValidationError as error:
-        raise CatalogError(
-            [CatalogIssue(file, _location(e["loc"]), _message(e)) for e in error.errors()]
-        ) from None
-    problems = list(check_references(catalog))
-    if problems:
-        raise CatalogError([CatalogIssue(file, where, what) for where, what in problems])
-    catalog._digest = "sha256:" + hashlib.sha256(content).hexdigest()
-    catalog._path = path
-    return catalog
-
-
-def load_catalogs(directory: str | Path = CATALOG_DIR) -> dict[str, Catalog]:
-    """Load every `*.yaml` file of a directory, keyed by catalog id.
-
-    Raises CatalogError with the problems of every file, not only the first bad one.
-    """
-    directory = Path(directory)
-    if not directory.is_dir():
-        raise CatalogError([CatalogIssue(str(directory), "(directory)", "not a directory")])
-    catalogs: dict[str, Catalog] = {}
-    issues: list[CatalogIssue] = []
-    for path in sorted(directory.glob("*.yaml")):
-        try:
-            catalog = load_catalog(path)
-        except CatalogError as error:
-            issues.extend(error.issues)
-            continue
-        if catalog.id in catalogs:
-            other = catalogs[catalog.id].path
-            message = f"catalog id {catalog.id!r} is also used by {other}"
-            issues.append(CatalogIssue(str(path), "id", message))
-            continue
-        catalogs[catalog.id] = catalog
-    if issues:
-        raise CatalogError(issues)
-    return catalogs
+# --------------------------------------------------------------------------- references
 
 
 def check_references(catalog: Catalog) -> Iterator[tuple[str, str]]:
@@ -962,303 +830,3 @@ def _unknown(kind: str, value: str, known: Sequence[str]) -> str:
     guess = difflib.get_close_matches(value, known, n=1)
     hint = f"; did you mean {guess[0]!r}?" if guess else ""
     return f"unknown {kind} {value!r} (known: {', '.join(known) or 'none'}){hint}"
-
-
-def _yaml_problem(error: yaml.YAMLError) -> tuple[str, str]:
-    mark = getattr(error, "problem_mark", None)
-    where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "(file)"
-    problem = getattr(error, "problem", None) or str(error)
-    context = getattr(error, "context", None)
-    return where, f"YAML: {problem}" + (f" ({context})" if context else "")
-
-
-def _location(loc: Sequence[int | str]) -> str:
-    text = ""
-    for part in loc:
-        if isinstance(part, int):
-            text += f"[{part}]"
-        else:
-            text += ("." if text else "") + str(part)
-    return text or "(top level)"
-
-
-def _message(error: Any) -> str:
-    kind, msg, loc = error["type"], error["msg"], error["loc"]
-    if kind == "extra_forbidden":
-        allowed = _fields_at(loc[:-1])
-        text = f"unknown field {loc[-1]!r}"
-        if allowed:
-            guess = difflib.get_close_matches(str(loc[-1]), allowed, n=1)
-            text += f"; did you mean {guess[0]!r}?" if guess else ""
-            text += f" (allowed: {', '.join(allowed)})"
-        return text
-    if kind == "missing":
-        return "required field is missing"
-    msg = msg.removeprefix("Value error, ")
-    value = error.get("input")
-    if kind not in ("value_error", "assertion_error") and isinstance(
-        value, str | int | float | Decimal | date
-    ):
-        msg += f" (got {value!r})"
-    return msg
-
-
-def _fields_at(loc: Sequence[int | str]) -> list[str] | None:
-    """Field names allowed at a location, walking the catalog models' annotations."""
-    current: Any = Catalog
-    for part in loc:
-        current = _step(_unwrap(current), part)
-        if current is None:
-            return None
-    model = _unwrap(current)
-    if isinstance(model, type) and issubclass(model, BaseModel):
-        return [field.alias or name for name, field in model.model_fields.items()]
-    return None
-
-
-def _unwrap(annotation: Any) -> Any:
-    while True:
-        origin = get_origin(annotation)
-        if origin is Annotated:
-            annotation = get_args(annotation)[0]
-        elif origin in (Union, types.UnionType):
-            options = [arg for arg in get_args(annotation) if arg is not type(None)]
-            if len(options) != 1:
-                return None
-            annotation = options[0]
-        else:
-            return annotation
-
-
-def _step(annotation: Any, part: int | str) -> Any:
-    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-        for name, field in annotation.model_fields.items():
-            if part in (name, field.alias):
-                return field.annotation
-        return None
-    origin = get_origin(annotation)
-    if origin in (list, tuple) and isinstance(part, int):
-        return get_args(annotation)[0]
-    if origin is dict and isinstance(part, str):
-        return get_args(annotation)[1]
-    return None
-
-
-# --------------------------------------------------------------------------- resolution
-
-
-def find_plan(catalogs: dict[str, Catalog], ref: str) -> tuple[Catalog, PlanSpec]:
-    """Find '<catalog>:<plan>' or a plan id unique across catalogs (PolicyError otherwise)."""
-    if ":" in ref:
-        catalog_id, _, plan_id = ref.partition(":")
-        if catalog_id not in catalogs:
-            raise PolicyError(f"no catalog {catalog_id!r} (known: {', '.join(sorted(catalogs))})")
-        catalog = catalogs[catalog_id]
-        return catalog, catalog.plan(plan_id)
-    found = [
-        (catalog, spec) for catalog in catalogs.values() for spec in catalog.plans if spec.id == ref
-    ]
-    if len(found) == 1:
-        return found[0]
-    if not found:
-        raise PolicyError(f"no plan {ref!r} in any catalog; use '<catalog>:<plan>'")
-    names = ", ".join(f"{catalog.id}:{spec.id}" for catalog, spec in found)
-    raise PolicyError(f"plan {ref!r} is in several catalogs; name one of: {names}")
-
-
-def closed_days(spec: CalendarSpec, first_year: int, last_year: int) -> dict[date, str]:
-    """Every whole local day the calendar is closed in the years, with its name."""
-    if last_year < first_year:
-        raise PolicyError(f"year range {first_year}..{last_year} is empty")
-    days: dict[date, str] = {}
-    if spec.holidays is not None:
-        source = holidays.country_holidays(
-            spec.holidays.country,
-            subdiv=spec.holidays.subdivision,
-            years=range(first_year, last_year + 1),
-        )
-        if "en_US" in (source.supported_languages or ()):
-            source = holidays.country_holidays(
-                spec.holidays.country,
-                subdiv=spec.holidays.subdivision,
-                years=range(first_year, last_year + 1),
-                language="en_US",
-            )
-        days.update(source.items())
-    for explicit in spec.closed_dates:
-        if first_year <= explicit.day.year <= last_year:
-            days.setdefault(explicit.day, explicit.name or "closed")
-    for recurring in spec.recurring_closed_dates:
-        month, day = (int(part) for part in recurring.day.split("-"))
-        for year in range(first_year, last_year + 1):
-            try:
-                days.setdefault(date(year, month, day), recurring.name or "closed every year")
-            except ValueError:  # 02-29 outside leap years
-                continue
-    return dict(sorted(days.items()))
-
-
-def resolve_calendar(spec: CalendarSpec, first_year: int, last_year: int) -> CalendarSnapshot:
-    """Freeze a calendar: holidays resolved to dates for the years, closures in UTC."""
-    zone = tzinfo_for(spec.zone)
-    closures = tuple(
-        Closure(
-            start=_to_utc(closure.start, zone),
-            end=_to_utc(closure.end, zone),
-            reason=closure.reason,
-        )
-        for closure in spec.closures
-    )
-    return CalendarSnapshot(
-        name=spec.id,
-        zone=spec.zone,
-        week=spec.week(),
-        closed_dates=tuple(closed_days(spec, first_year, last_year)),
-        closures=closures,
-        first_year=first_year,
-        last_year=last_year,
-        business_day_seconds=spec.business_day_seconds(),
-    )
-
-
-def _to_utc(moment: datetime, zone: tzinfo) -> datetime:
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=zone)
-    return moment.astimezone(UTC)
-
-
-def resolve_plan(
-    catalog: Catalog, plan_id: str, opened_at: datetime, addons: Sequence[str] = ()
-) -> PlanSnapshot:
-    """Freeze a plan for a case opened at `opened_at` (timezone-aware), with add-ons applied.
-
-    The calendar covers opened_at's year - 1 to year + 2. An add-on with a calendar
-    replaces the plan's; an add-on's features are switched on over the plan's.
-    """
-    if opened_at.tzinfo is None or opened_at.utcoffset() is None:
-        raise PolicyError("opened_at must be timezone-aware")
-    plan = catalog.plan(plan_id)
-    if len(set(addons)) != len(addons):
-        raise PolicyError(f"add-ons named twice: {list(addons)}")
-    calendar_id, features = plan.calendar, plan.features
-    for addon_id in addons:
-        addon = catalog.addon(addon_id)
-        if plan.id not in addon.plans:
-            raise PolicyError(
-                f"add-on {addon.id!r} is not offered with plan {plan.id!r} "
-                f"(only with {', '.join(addon.plans)})"
-            )
-        calendar_id = addon.calendar or calendar_id
-        if addon.features is not None:
-            switched = addon.features.model_fields_set - {"note", "notes"}
-            features = features.model_copy(
-                update={name: getattr(addon.features, name) for name in switched}
-            )
-
-    opened_at = opened_at.astimezone(UTC)
-    calendar = resolve_calendar(
-        catalog.calendar(calendar_id), opened_at.year - 1, opened_at.year + 2
-    )
-    day_seconds = calendar.business_day_seconds
-    return PlanSnapshot(
-        source=PolicySource(
-            catalog_id=catalog.id,
-            catalog_name=catalog.name,
-            catalog_version=catalog.version,
-            catalog_digest=catalog.digest,
-            seed=catalog.seed,
-        ),
-        plan_id=plan.id,
-        plan_name=plan.name,
-        opened_at=opened_at,
-        addons=tuple(addons),
-        calendar=calendar,
-        channels=tuple(channel.value for channel in plan.channels),
-        severities=tuple(
-            SeverityLevel(
-                id=severity.id,
-                name=severity.name,
-                rank=rank,
-                definition=severity.definition,
-                starts_in_tier=severity.starts_in_tier,
-            )
-            for rank, severity in enumerate(catalog.severities, start=1)
-        ),
-        targets=tuple(
-            SeverityTargets(
-                severity=severity.id,
-                **{
-                    clock: target_of(plan.cell(severity.id, clock), day_seconds) for clock in CLOCKS
-                },
-            )
-            for severity in catalog.severities
-        ),
-        incidents_per_month=(
-            plan.incidents_per_month if isinstance(plan.incidents_per_month, int) else None
-        ),
-        escalation_triggers=tuple(plan.escalation.triggers) if plan.escalation else (),
-        escalation=tuple(
-            EscalationLevel(level=level, title=spec.title, role=spec.role)
-            for level, spec in enumerate(plan.escalation.levels if plan.escalation else (), 1)
-        ),
-        reopen_window=_duration_target(plan.reopen_window, day_seconds),
-        features=PlanFeatures(
-            root_cause_analysis=(
-                RootCauseAnalysisTerms(
-                    conditions=tuple(features.root_cause_analysis.conditions),
-                    critical_severities=tuple(features.root_cause_analysis.critical_severities),
-                )
-                if features.root_cause_analysis
-                else None
-            ),
-            dedicated_engineer=features.dedicated_engineer,
-            dedicated_channel=(
-                features.dedicated_channel.kind.value if features.dedicated_channel else None
-            ),
-            priority_updates=features.priority_updates,
-        ),
-        exclusions=tuple(
-            Exclusion(id=exclusion.id, text=exclusion.text)
-            for exclusion in (catalog.exclusion(exclusion_id) for exclusion_id in plan.exclusions)
-        ),
-        billing=billing_terms(plan),
-    )
-
-
-def target_of(cell: TargetCell | None, business_day_seconds: int) -> Target:
-    """The snapshot Target for a catalog cell, business days converted to seconds."""
-    if cell is None or cell.kind is CellKind.unset:
-        return Target(kind="unset")
-    if cell.kind is CellKind.best_effort:
-        return Target(kind="best_effort", text=cell.text)
-    if cell.kind is CellKind.no_commitment:
-        return Target(kind="unset", text=cell.text)
-    assert cell.duration is not None
-    return _duration_target(cell.duration, business_day_seconds, cell.text)
-
-
-def _duration_target(
-    duration: Duration | None, business_day_seconds: int, text: str | None = None
-) -> Target:
-    if duration is None:
-        return Target(kind="unset")
-    return Target(
-        kind="set",
-        seconds=duration.resolve(business_day_seconds),
-        basis=TimeBasis(duration.basis),
-        text=text or duration.text,
-    )
-
-
-def billing_terms(plan: PlanSpec) -> BillingTerms | None:
-    """A plan's price and billing rule as the snapshot stores them (None: no rule given)."""
-    if plan.billing is None:
-        return None
-    return BillingTerms(
-        rule=plan.billing.rule,
-        amount=plan.price.amount if plan.price else None,
-        currency=plan.price.currency if plan.price else None,
-        period=plan.price.period if plan.price else "month",
-        usage_share=plan.billing.usage_share,
-        invoiced=plan.billing.invoiced,
-    )
