@@ -45,8 +45,9 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from policies.business_time import compile_calendar, due_at  # noqa: E402
-from policies.catalog import load_catalogs, resolve_plan  # noqa: E402
+from policies.loading import load_catalogs  # noqa: E402
 from policies.plan_snapshot import PlanSnapshot  # noqa: E402
+from policies.resolution import resolve_plan  # noqa: E402
 from policies.snapshot import CalendarSnapshot, TimeBasis  # noqa: E402
 from tests.policies.oracle import Oracle, epoch_ceil, standard_calendars, utc  # noqa: E402
 
