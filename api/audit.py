@@ -9,9 +9,8 @@ from sqlalchemy import Engine, func
 from sqlmodel import Session, col, select
 from temporalio.client import Client, WorkflowHistory
 
-from api.errors import NotFound
-from api.organisations import InvalidField
-from audit.history import CaseNotFound, HistoryProblem, case_histories, case_start
+from api.errors import InvalidField
+from audit.history import case_histories, case_start
 from models.read_model import CaseEventRecord
 from policies.format import Catalog
 from policies.plan_ref import PlanRef
@@ -23,11 +22,9 @@ CLOSING_KINDS = ("closed", "confirmed", "closed_out_of_scope")
 
 
 async def histories_of(client: Client, number: int) -> list[WorkflowHistory]:
-    """Every run of the case, oldest first; 404 when Temporal has no such case."""
-    try:
-        return await case_histories(client, number)
-    except CaseNotFound:
-        raise NotFound(f"case {number} has no workflow history") from None
+    """Every run of the case, oldest first (`CaseNotFound`, a 404, when Temporal has no
+    such case)."""
+    return await case_histories(client, number)
 
 
 def closed_between(
@@ -62,10 +59,7 @@ def other_plan(
         raise InvalidField(
             "query.plan", f"use catalog:plan with a known catalog ({known}), not {reference!r}"
         )
-    try:
-        opening = case_start(histories)
-    except HistoryProblem as problem:
-        raise NotFound(str(problem)) from None
+    opening = case_start(histories)
     # The case's add-ons that the other plan offers too; the others cannot apply to it.
     offered = {addon.id for addon in catalog.addons if ref.plan in addon.plans}
     addons = [addon for addon in opening.plan.addons if addon in offered]

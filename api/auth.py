@@ -16,21 +16,11 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
 from api.deps import EngineDep
-from api.errors import TierlineError
+from api.errors import Forbidden, Unauthenticated
 from models.case import Actor, Role
 from models.read_model import ApiToken, User
 
 TOKEN_PREFIX = "tl_"
-
-
-class Unauthenticated(TierlineError):
-    status = 401
-    title = "Authentication required"
-
-
-class Forbidden(TierlineError):
-    status = 403
-    title = "Not allowed for your role"
 
 
 class Principal(BaseModel):

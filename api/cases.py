@@ -18,9 +18,8 @@ from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from api.auth import CALLER, Principal, bearer_digest, check_role, principal_from
-from api.errors import NotFound, TierlineError
+from api.errors import InvalidField, NotFound, QuotaExhausted
 from api.limits import KeyedLimiter, update_with_retry
-from api.organisations import InvalidField
 from api.schemas import CasePage, CaseSummary, TimelineEntry
 from models.case import (
     Actor,
@@ -55,11 +54,6 @@ QUEUE_STATUSES = [
     CaseStatus.tier3.value,
     CaseStatus.waiting_on_customer.value,
 ]
-
-
-class QuotaExhausted(TierlineError):
-    status = 409
-    title = "Incident quota exhausted"
 
 
 def scoped_key(caller: str, organisation: str, idempotency_key: str) -> str:

@@ -1,4 +1,5 @@
-"""Domain errors and their mapping to RFC 9457 problem details."""
+"""Every error the API answers with, typed, and their mapping to RFC 9457 problem details
+in one place: a route raises (or lets through) an error and never picks a status itself."""
 
 from __future__ import annotations
 
@@ -11,6 +12,10 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from audit.asof import CaseNeverOpened, ReplayFailed
+from audit.history import CaseNotFound, HistoryProblem
+from audit.whatif import CaseRefusedUnderPlan
 
 PROBLEM_JSON = "application/problem+json"
 log = logging.getLogger("tierline.api")
@@ -62,6 +67,16 @@ class TierlineError(Exception):
         self.extra = extra
 
 
+class Unauthenticated(TierlineError):
+    status = 401
+    title = "Authentication required"
+
+
+class Forbidden(TierlineError):
+    status = 403
+    title = "Not allowed for your role"
+
+
 class NotFound(TierlineError):
     status = 404
     title = "Not found"
@@ -72,9 +87,38 @@ class Conflict(TierlineError):
     title = "Not allowed in the current state"
 
 
+class QuotaExhausted(Conflict):
+    title = "Incident quota exhausted"
+
+
+class InvalidField(TierlineError):
+    """A bad value the request validation could not see (an unknown organisation, a plan
+    without that severity): 422 naming the field, like every validation error."""
+
+    status = 422
+    title = "Invalid request"
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(
+            f"{field}: {message}",
+            errors=[{"field": field, "message": message, "type": "value_error"}],
+        )
+
+
 class Unavailable(TierlineError):
     status = 503
     title = "Service unavailable"
+
+
+# The errors of the layers below the API, each with the one status and title it always
+# answers: a route lets them through rather than choosing a status of its own.
+DOMAIN_PROBLEMS: dict[type[Exception], tuple[int, str]] = {
+    CaseNotFound: (404, "Not found"),
+    HistoryProblem: (409, "History not readable as a case"),
+    CaseNeverOpened: (409, "The case never opened"),
+    ReplayFailed: (409, "History does not replay against this code"),
+    CaseRefusedUnderPlan: (409, "The other plan would not have opened the case"),
+}
 
 
 def problem(status: int, title: str, detail: str, **extra: Any) -> JSONResponse:
@@ -86,6 +130,15 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(TierlineError)
     async def _domain(_: Request, exc: TierlineError) -> JSONResponse:
         return problem(exc.status, exc.title, exc.detail, **exc.extra)
+
+    for error_type, (status, title) in DOMAIN_PROBLEMS.items():
+
+        async def _domain_problem(
+            _: Request, exc: Exception, status: int = status, title: str = title
+        ) -> JSONResponse:
+            return problem(status, title, str(exc))
+
+        app.add_exception_handler(error_type, _domain_problem)
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:

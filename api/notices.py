@@ -10,8 +10,7 @@ from sqlmodel import Session, col, select
 from temporalio.client import Client
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 
-from api.errors import NotFound
-from api.organisations import InvalidField
+from api.errors import InvalidField, NotFound
 from api.schemas import NoticeCreate, NoticeDelivery, NoticePage, NoticeRead, NoticeSummary
 from models.case import Actor
 from models.notice import NoticeKind, NoticeRecipient, SendNotice, notice_workflow_id

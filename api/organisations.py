@@ -7,7 +7,7 @@ from decimal import Decimal
 
 from sqlmodel import Session
 
-from api.errors import Conflict, NotFound, TierlineError
+from api.errors import Conflict, InvalidField, NotFound
 from api.schemas import FeeStatement, OrganisationCreate, OrganisationRead, UsageReport
 from models.read_model import MonthlyUsage, Organisation
 from policies.fees import monthly_price, support_fee
@@ -15,17 +15,6 @@ from policies.format import Catalog
 from policies.plan_ref import PlanRef
 from policies.plan_snapshot import BillingRule
 from policies.resolution import resolve_plan
-
-
-class InvalidField(TierlineError):
-    status = 422
-    title = "Invalid request"
-
-    def __init__(self, field: str, message: str) -> None:
-        super().__init__(
-            f"{field}: {message}",
-            errors=[{"field": field, "message": message, "type": "value_error"}],
-        )
 
 
 def create(

@@ -14,16 +14,15 @@ from pydantic import BaseModel
 from api.audit import closed_between, histories_of, other_plan
 from api.auth import CurrentUser, require
 from api.deps import CaseNumber, CatalogsDep, EngineDep, Offset, TemporalDep
-from api.errors import Conflict, NotFound
-from api.organisations import InvalidField
+from api.errors import Conflict, InvalidField
 from api.schemas import Day, Instant, InstantOrDay
-from audit.asof import CaseAsOf, CaseNeverOpened, NotOpenYet, ReplayFailed, case_as_of
+from audit.asof import CaseAsOf, NotOpenYet, case_as_of
 from audit.attainment import AttainmentReport, attainment, to_csv, to_html
 from audit.evidence import bundle_filename, export_case_bundle
 from audit.history import HistoryProblem, histories_to_json
 from audit.replay import Verdict, replay_case
 from audit.timeline import CaseTimeline, timeline
-from audit.whatif import CaseRefusedUnderPlan, WhatIfReport, what_if
+from audit.whatif import WhatIfReport, what_if
 from models.case import Role
 
 router = APIRouter(prefix="/audit", tags=["audit"])
@@ -76,11 +75,7 @@ async def histories(number: CaseNumber, client: TemporalDep) -> Response:
 async def case_timeline(number: CaseNumber, client: TemporalDep) -> CaseTimeline:
     """Who did what, when and why, from the Temporal histories: every event with the run
     and history event it was recorded in, the SLA clock events, and the plan applied."""
-    runs = await histories_of(client, number)
-    try:
-        return timeline(runs)
-    except HistoryProblem as problem:
-        raise Conflict(f"case {number}: {problem}") from None
+    return timeline(await histories_of(client, number))
 
 
 @router.get("/cases/{number}/replay", dependencies=[AUDITORS])
@@ -105,10 +100,6 @@ async def as_of(
         raise InvalidField(
             "query.at", f"case {number} was not open yet at {at.isoformat()}: {err}"
         ) from None
-    except (CaseNeverOpened, HistoryProblem) as err:
-        raise Conflict(f"case {number}: {err}") from None
-    except ReplayFailed as err:
-        raise Conflict(f"case {number} does not replay against this code: {err}") from None
 
 
 @router.get(
@@ -128,7 +119,9 @@ async def evidence(number: CaseNumber, client: TemporalDep, user: CurrentUser) -
     runs = await histories_of(client, number)
     try:
         bundle = export_case_bundle(runs, exported_by=user.id)
-    except (HistoryProblem, ValueError) as err:
+    except HistoryProblem:
+        raise  # the same 409 as everywhere (api.errors.DOMAIN_PROBLEMS)
+    except ValueError as err:
         raise Conflict(f"case {number}: {err}") from None
     # The head digest as the bundle's manifest states it; verifying it again is the
     # auditor's job, offline.
@@ -155,13 +148,7 @@ async def case_what_if(
     """The case's recorded actions run under another plan: which clocks would have been
     met or breached. Nothing is written; the real case is untouched."""
     runs = await histories_of(client, number)
-    snapshot = other_plan(catalogs, plan, runs)
-    try:
-        return what_if(runs, snapshot)
-    except CaseRefusedUnderPlan as err:
-        raise Conflict(f"plan {plan} would not have opened case {number}: {err}") from None
-    except HistoryProblem as err:
-        raise NotFound(f"case {number}: {err}") from None
+    return what_if(runs, other_plan(catalogs, plan, runs))
 
 
 @router.get(

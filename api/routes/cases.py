@@ -9,7 +9,7 @@ from fastapi import APIRouter, Body, Header, Query, Response, status
 from pydantic import BaseModel
 
 from api import actions, cases
-from api.auth import CurrentUser, Forbidden, Principal, check_tier, require
+from api.auth import CurrentUser, Principal, check_tier, require
 from api.deps import (
     CaseNumber,
     CatalogsDep,
@@ -19,7 +19,7 @@ from api.deps import (
     SettingsDep,
     TemporalDep,
 )
-from api.errors import NotFound
+from api.errors import Forbidden, NotFound
 from api.schemas import CasePage, Instant, TimelineEntry
 from models.case import CaseDetails, CaseStatus, CaseView, Role
 from models.registry import CaseCommandSpec

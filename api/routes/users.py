@@ -10,9 +10,8 @@ from sqlmodel import col, select
 from api import auth
 from api.auth import require
 from api.deps import MAX_ID, SessionDep
-from api.errors import Conflict, NotFound
+from api.errors import Conflict, InvalidField, NotFound
 from api.idempotency import IDEMPOTENT
-from api.organisations import InvalidField
 from api.schemas import TokenCreate, TokenCreated, TokenRead, UserCreate, UserRead
 from models.case import Role
 from models.read_model import ApiToken, Organisation, User
