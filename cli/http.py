@@ -119,9 +119,14 @@ def print_problem(response: httpx.Response) -> None:
         return
     title = problem.get("title") or response.reason_phrase
     console.print(Text.assemble((f"{title}", "bold red"), f" ({response.status_code})"))
-    if problem.get("detail") and problem["detail"] != title:
-        console.print(f"  {problem['detail']}")
-    for error in problem.get("errors") or []:
+    errors = problem.get("errors") or []
+    lines = {f"{e.get('field')}: {e.get('message')}" for e in errors}
+    summary = "invalid fields: " + ", ".join(str(e.get("field")) for e in errors)
+    detail = problem.get("detail")
+    # The field lines below say it all when the detail only repeats them.
+    if detail and detail != title and detail not in lines and detail != summary:
+        console.print(f"  {detail}")
+    for error in errors:
         console.print(
             Text.assemble("  ", (str(error.get("field")), "bold"), f": {error.get('message')}")
         )

@@ -92,6 +92,7 @@ async def test_refusal_is_printed_with_its_reason_and_exits_1(cli: Cli) -> None:
     assert invalid.exit_code == 1
     assert "Invalid request (422)" in invalid.stderr
     assert "body.contact.email: value is not a valid email address" in invalid.stderr
+    assert invalid.stderr.count("body.contact.email") == 1
     # Bad usage never reaches the API and exits 2.
     usage = await cli("bob", "cases", "escalate", str(number), "--tier", "5", "--reason", "x")
     assert usage.exit_code == 2
@@ -158,6 +159,8 @@ async def test_a_tierless_agent_or_a_role_outside_the_five_is_refused(cli: Cli) 
     assert tierless.exit_code == 1
     assert "Invalid request (422)" in tierless.stderr
     assert "body.tiers: an agent works at least one tier: give 1, 2 and/or 3" in tierless.stderr
+    # A single error is printed once, not as the detail and again as its field line.
+    assert tierless.stderr.count("an agent works at least one tier") == 1
     system = await cli("admin", "users", "create", "sy", "--name", "Sy", "--role", "system")
     assert system.exit_code == 1
     assert (
