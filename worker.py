@@ -18,7 +18,7 @@ from activities.notices import NoticeProjection
 from activities.notify import Notifier
 from activities.projection import CaseProjection
 from activities.releases import ReleaseProjection
-from models.read_model import create_schema, make_engine
+from db.read_model import create_schema, make_engine
 from runtime import (
     WORKFLOWS,
     connect,

@@ -24,7 +24,7 @@ class NoticeProjection:
         """Mark the notice delivered (or failed, where a message could not be sent)."""
         from sqlmodel import Session
 
-        from models.read_model import NoticeRecord, write_lock
+        from db.read_model import NoticeRecord, write_lock
 
         with write_lock(self._engine), Session(self._engine) as session:
             row = session.get(NoticeRecord, outcome.notice_id)

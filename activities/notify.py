@@ -149,7 +149,7 @@ class Notifier:
         the status the previous attempt left, or None when the message was sent already."""
         from sqlalchemy import insert, select, update
 
-        from models.read_model import storable, utcnow, write_lock
+        from db.read_model import storable, utcnow, write_lock
 
         table = _notifications()
         with write_lock(self._engine), connection.begin():
@@ -185,7 +185,7 @@ class Notifier:
         from sqlalchemy import update
         from sqlalchemy.exc import SQLAlchemyError
 
-        from models.read_model import utcnow, write_lock
+        from db.read_model import utcnow, write_lock
 
         table = _notifications()
         statement = (
@@ -208,7 +208,7 @@ class Notifier:
         from sqlalchemy import update
         from sqlalchemy.exc import SQLAlchemyError
 
-        from models.read_model import storable, write_lock
+        from db.read_model import storable, write_lock
 
         table = _notifications()
         try:
@@ -251,7 +251,7 @@ class Notifier:
     def _message(self, notification: Notification) -> EmailMessage:
         """The e-mail, built before anything is claimed: one that cannot be built is a bug
         that must not leave a claim behind."""
-        from models.read_model import storable
+        from db.read_model import storable
 
         message = EmailMessage()
         message["From"] = self._sender
@@ -284,12 +284,12 @@ def _goodbye(smtp: smtplib.SMTP) -> None:
 
 
 def _notifications() -> Any:
-    from models.read_model import NotificationRecord
+    from db.read_model import NotificationRecord
 
     return NotificationRecord.__table__  # type: ignore[attr-defined]
 
 
 def _one_line(err: BaseException) -> str:
-    from models.read_model import describe_error
+    from db.read_model import describe_error
 
     return describe_error(err)

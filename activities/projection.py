@@ -3,7 +3,7 @@
 A write the database refuses does not retry in silence: each failed attempt logs one line
 (the case, the seq, the database's reason) and records the case in `projection_failures`,
 which `/health` reports until a write of that case succeeds and deletes the row. What it
-writes has NUL replaced with U+FFFD (`models.read_model.storable`), so that character in a
+writes has NUL replaced with U+FFFD (`db.read_model.storable`), so that character in a
 case's content cannot block it on PostgreSQL.
 """
 
@@ -70,7 +70,7 @@ class CaseProjection:
             ) from err
 
     def _store(self, event: CaseProjected, clean: bool) -> None:
-        from models.read_model import storable, write_lock
+        from db.read_model import storable, write_lock
 
         view = event.view
         events = [
@@ -118,7 +118,7 @@ class CaseProjection:
         """Log one line for the failed attempt and record it for /health; the reason."""
         from sqlalchemy.exc import SQLAlchemyError
 
-        from models.read_model import describe_error
+        from db.read_model import describe_error
 
         reason = describe_error(err)
         try:
@@ -137,7 +137,7 @@ class CaseProjection:
     def _record_failure(self, number: int, seq: int, reason: str) -> None:
         from sqlalchemy.dialects import postgresql, sqlite
 
-        from models.read_model import ProjectionFailure, utcnow, write_lock
+        from db.read_model import ProjectionFailure, utcnow, write_lock
 
         table = ProjectionFailure.__table__  # type: ignore[attr-defined]
         insert = postgresql.insert if self._engine.dialect.name == "postgresql" else sqlite.insert
@@ -174,7 +174,7 @@ def _projection_statements(dialect: str) -> tuple[Any, Any, Any]:
     from sqlalchemy import bindparam, delete
     from sqlalchemy.dialects import postgresql, sqlite
 
-    from models.read_model import CaseEventRecord, CaseRecord, ProjectionFailure
+    from db.read_model import CaseEventRecord, CaseRecord, ProjectionFailure
 
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
     events = CaseEventRecord.__table__  # type: ignore[attr-defined]

@@ -23,7 +23,7 @@ class ReleaseProjection:
         """Upsert the release row unless a newer one is stored."""
         from sqlmodel import Session
 
-        from models.read_model import ReleaseRecord, write_lock
+        from db.read_model import ReleaseRecord, write_lock
 
         seq = len(view.events)
         with write_lock(self._engine), Session(self._engine) as session:

@@ -25,7 +25,7 @@ from api.routes import (
     users,
 )
 from api.text import TextMiddleware
-from models.read_model import create_schema, make_engine
+from db.read_model import create_schema, make_engine
 from policies.loading import load_catalogs
 from runtime import connect, pin_time_zone_data
 from settings import Settings, get_settings

@@ -11,7 +11,7 @@ from temporalio.client import Client, WorkflowHistory
 
 from api.errors import InvalidField
 from audit.history import case_histories, case_start
-from models.read_model import CaseEventRecord
+from db.read_model import CaseEventRecord
 from policies.format import Catalog
 from policies.plan_ref import PlanRef
 from policies.plan_snapshot import PlanSnapshot

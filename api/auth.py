@@ -17,8 +17,8 @@ from sqlmodel import Session, select
 
 from api.deps import EngineDep
 from api.errors import Forbidden, Unauthenticated
+from db.read_model import ApiToken, User
 from models.case import Actor, Role
-from models.read_model import ApiToken, User
 
 TOKEN_PREFIX = "tl_"
 

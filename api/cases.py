@@ -21,6 +21,14 @@ from api.auth import CALLER, Principal, bearer_digest, check_role, principal_fro
 from api.errors import InvalidField, NotFound, QuotaExhausted
 from api.limits import KeyedLimiter, update_with_retry
 from api.schemas import CasePage, CaseSummary, TimelineEntry
+from db.read_model import (
+    SEARCH_MIN_WORD,
+    SEARCH_TABLE,
+    CaseEventRecord,
+    CaseNumber,
+    CaseRecord,
+    Organisation,
+)
 from models.case import (
     Actor,
     CaseDetails,
@@ -32,14 +40,6 @@ from models.case import (
     case_workflow_id,
 )
 from models.quota import QuotaPeriod, ReserveSlot, SlotReserved, quota_workflow_id
-from models.read_model import (
-    SEARCH_MIN_WORD,
-    SEARCH_TABLE,
-    CaseEventRecord,
-    CaseNumber,
-    CaseRecord,
-    Organisation,
-)
 from policies.business_time import parse_zone
 from policies.format import Catalog
 from policies.plan_snapshot import PlanSnapshot

@@ -27,7 +27,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from api.auth import digest
 from api.errors import PROBLEM_JSON
 from api.instances import Instance, is_gone
-from models.read_model import ApiToken, IdempotentRequest
+from db.read_model import ApiToken, IdempotentRequest
 
 HEADER = b"idempotency-key"
 MAX_KEY_LENGTH = 200

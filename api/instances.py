@@ -16,7 +16,7 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import Engine, delete, update
 from sqlmodel import Session, col
 
-from models.read_model import ApiInstance, IdempotentRequest
+from db.read_model import ApiInstance, IdempotentRequest
 
 log = logging.getLogger("tierline.api")
 

@@ -12,9 +12,9 @@ from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 
 from api.errors import InvalidField, NotFound
 from api.schemas import NoticeCreate, NoticeDelivery, NoticePage, NoticeRead, NoticeSummary
+from db.read_model import NoticeOrganisation, NoticeRecord, NotificationRecord, Organisation
 from models.case import Actor
 from models.notice import NoticeKind, NoticeRecipient, SendNotice, notice_workflow_id
-from models.read_model import NoticeOrganisation, NoticeRecord, NotificationRecord, Organisation
 from policies.format import Catalog
 from policies.plan_ref import PlanRef
 from workflows.notice import NoticeWorkflow

@@ -9,7 +9,7 @@ from sqlmodel import Session
 
 from api.errors import Conflict, InvalidField, NotFound
 from api.schemas import FeeStatement, OrganisationCreate, OrganisationRead, UsageReport
-from models.read_model import MonthlyUsage, Organisation
+from db.read_model import MonthlyUsage, Organisation
 from policies.fees import monthly_price, support_fee
 from policies.format import Catalog
 from policies.plan_ref import PlanRef

@@ -15,8 +15,8 @@ from temporalio.service import RPCError, RPCStatusCode
 from api.errors import Conflict, NotFound
 from api.limits import KeyedLimiter, update_with_retry
 from api.schemas import ReleasePage, ReleaseSummary
+from db.read_model import ReleaseRecord
 from models.case import Actor, CaseView, case_workflow_id
-from models.read_model import ReleaseRecord
 from models.registry import BY_COMMAND
 from models.release import (
     OPEN_RELEASE,

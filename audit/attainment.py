@@ -37,7 +37,7 @@ from pydantic import BaseModel, Field
 from sqlalchemy import Engine, and_, exists, select
 from sqlmodel import Session, col
 
-from models.read_model import CaseEventRecord, CaseRecord, utcnow
+from db.read_model import CaseEventRecord, CaseRecord, utcnow
 
 CLOCK_KINDS = (
     "clock_started",

@@ -75,9 +75,9 @@ with workflow.unsafe.imports_passed_through():
     from temporalio.contrib.pydantic import pydantic_data_converter
     from temporalio.worker import Worker
 
+    from db.read_model import CaseRecord, make_engine
     from models.case import Actor, Role, case_workflow_id
     from models.commands import AddInternalNote
-    from models.read_model import CaseRecord, make_engine
     from runtime import workflow_runner
     from settings import embedded_sqlite_flags
     from worker import tune_gc

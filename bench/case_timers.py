@@ -66,9 +66,9 @@ with workflow.unsafe.imports_passed_through():
     from temporalio.worker import Worker
     from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner
 
+    from db.read_model import CaseEventRecord, create_schema, make_engine
     from models import transitions
     from models.case import Actor, CaseDetails, CaseRouting, Contact, OpenCase, Role
-    from models.read_model import CaseEventRecord, create_schema, make_engine
     from policies.loading import load_catalog
     from policies.plan_snapshot import PlanSnapshot
     from policies.resolution import resolve_plan

@@ -73,6 +73,7 @@ from temporalio.service import RPCError  # noqa: E402
 from temporalio.testing import WorkflowEnvironment  # noqa: E402
 
 from audit.replay import ReplaySummary, build_replayer, replay_cases  # noqa: E402
+from db.read_model import create_schema, make_engine  # noqa: E402
 from models.case import (  # noqa: E402
     FINAL,
     Actor,
@@ -98,7 +99,6 @@ from models.commands import (  # noqa: E402
     ResolveCase,
     RespondPublicly,
 )
-from models.read_model import create_schema, make_engine  # noqa: E402
 from policies.loading import load_catalogs  # noqa: E402
 from policies.resolution import resolve_plan  # noqa: E402
 from runtime import pin_time_zone_data  # noqa: E402

@@ -311,7 +311,7 @@ def run_stack() -> None:
             wait_for_port("127.0.0.1", port, supervisor.start(server), timeout=60)
             needs = (server,)
         from api.auth import bootstrap_admin
-        from models.read_model import create_schema, make_engine
+        from db.read_model import create_schema, make_engine
 
         engine = make_engine(settings.effective_database_url)
         create_schema(engine)

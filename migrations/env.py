@@ -18,7 +18,7 @@ from sqlmodel import SQLModel
 from sqlmodel.sql.sqltypes import AutoString, UTCDateTime
 
 # Importing the module registers every read-model table on SQLModel.metadata.
-from models.read_model import include_object, make_engine
+from db.read_model import include_object, make_engine
 from settings import get_settings
 
 target_metadata = SQLModel.metadata

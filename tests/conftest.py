@@ -34,7 +34,7 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
-from models.read_model import create_schema, make_engine
+from db.read_model import create_schema, make_engine
 from runtime import pin_time_zone_data
 from workflows.search_attributes import ALL_KEYS
 

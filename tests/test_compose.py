@@ -19,7 +19,7 @@ import pytest
 import yaml
 from sqlalchemy.engine import make_url
 
-from models.read_model import make_engine
+from db.read_model import make_engine
 from settings import Settings
 from workflows.search_attributes import ALL_KEYS, dev_server_flags
 

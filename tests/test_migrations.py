@@ -19,7 +19,7 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import JSON, DateTime, Engine, String, column, inspect, select, table, text
 from sqlmodel import Session, SQLModel
 
-from models.read_model import (
+from db.read_model import (
     MIGRATIONS,
     SEARCH_TABLE,
     Organisation,
@@ -163,7 +163,7 @@ def test_create_schema_again_changes_nothing(read_model: Engine) -> None:
 
 STARTER = """
 import sys
-from models.read_model import create_schema, make_engine
+from db.read_model import create_schema, make_engine
 engine = make_engine(sys.argv[1])
 print("ready", flush=True)
 sys.stdin.readline()

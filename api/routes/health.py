@@ -10,7 +10,7 @@ from sqlalchemy import func
 from sqlmodel import Session, col, select
 
 from api.deps import EngineDep, TemporalDep
-from models.read_model import ProjectionFailure
+from db.read_model import ProjectionFailure
 
 router = APIRouter(tags=["health"])
 

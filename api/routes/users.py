@@ -13,8 +13,8 @@ from api.deps import MAX_ID, SessionDep
 from api.errors import Conflict, InvalidField, NotFound
 from api.idempotency import IDEMPOTENT
 from api.schemas import TokenCreate, TokenCreated, TokenRead, UserCreate, UserRead
+from db.read_model import ApiToken, Organisation, User
 from models.case import Role
-from models.read_model import ApiToken, Organisation, User
 
 router = APIRouter(tags=["users"], dependencies=[require()])
 

@@ -13,8 +13,8 @@ import sys
 from temporalio.testing import ActivityEnvironment
 
 from activities.notify import Notifier
+from db.read_model import make_engine
 from models.notifications import Notification
-from models.read_model import make_engine
 
 DELIVERED = "DELIVERED"
 

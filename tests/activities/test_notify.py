@@ -19,8 +19,8 @@ from temporalio.exceptions import ApplicationError, ApplicationErrorCategory
 from temporalio.testing import ActivityEnvironment
 
 from activities.notify import Notifier, sign
+from db.read_model import NotificationRecord
 from models.notifications import Notification
-from models.read_model import NotificationRecord
 from tests.activities.refusals import refusing
 from tests.conftest import Hooks, Inbox, free_port
 

@@ -31,8 +31,8 @@ from sqlmodel import Session
 from temporalio.testing import ActivityEnvironment
 
 from activities.notify import Notifier
+from db.read_model import NotificationRecord
 from models.notifications import Notification
-from models.read_model import NotificationRecord
 from tests.activities.deliver_process import DELIVERED
 from tests.conftest import Inbox, free_port
 

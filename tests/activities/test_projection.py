@@ -18,9 +18,9 @@ from temporalio.exceptions import ApplicationError, ApplicationErrorCategory
 from temporalio.testing import ActivityEnvironment
 
 from activities.projection import CaseProjection
+from db.read_model import CaseEventRecord, CaseRecord, ProjectionFailure
 from models import transitions
 from models.case import CaseEvent, CaseProjected
-from models.read_model import CaseEventRecord, CaseRecord, ProjectionFailure
 from tests.activities.refusals import refusing
 from tests.builders import open_case
 

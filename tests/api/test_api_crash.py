@@ -23,7 +23,7 @@ from sqlalchemy import Engine, func, select
 from sqlmodel import Session
 from temporalio.client import Client
 
-from models.read_model import CaseEventRecord, IdempotentRequest
+from db.read_model import CaseEventRecord, IdempotentRequest
 from tests.builders import case_body
 from tests.conftest import free_port, running
 from worker import build_worker

@@ -8,8 +8,8 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import Engine, insert
 
 from api.cases import TEXT_COUNT_CAP, CaseFilters, list_cases
+from db.read_model import CaseRecord
 from models.case import CaseStatus
-from models.read_model import CaseRecord
 
 NOW = datetime(2026, 11, 20, 12, tzinfo=UTC)
 

@@ -8,7 +8,7 @@ from sqlalchemy import Engine, func
 from sqlmodel import Session, select
 from temporalio.client import Client
 
-from models.read_model import CaseNumber
+from db.read_model import CaseNumber
 from tests.api.conftest import Api
 from tests.builders import case_body
 

@@ -13,8 +13,8 @@ from sqlalchemy import Engine
 from sqlmodel import Session
 from temporalio.client import Client
 
+from db.read_model import ProjectionFailure
 from models.case import case_workflow_id
-from models.read_model import ProjectionFailure
 from tests.activities.refusals import refusing
 from tests.api.conftest import Api
 from tests.builders import open_case

@@ -11,7 +11,7 @@ from sqlmodel import Session
 
 from api.app import create_app
 from api.auth import issue_token
-from models.read_model import User
+from db.read_model import User
 from tests.api.conftest import Api
 from tests.api.test_permissions import open_acme_case
 

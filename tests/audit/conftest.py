@@ -22,6 +22,7 @@ from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 
 from audit.history import case_histories
+from db.read_model import CaseEventRecord, create_schema, make_engine
 from models.case import CaseState, CaseView
 from models.commands import (
     ChangeSeverity,
@@ -32,7 +33,6 @@ from models.commands import (
     ResolveCase,
     RespondPublicly,
 )
-from models.read_model import CaseEventRecord, create_schema, make_engine
 from settings import Settings
 from tests.builders import AGENT, CUSTOMER, open_case
 from tests.workflows.case_harness import CaseHandle, start

@@ -37,6 +37,7 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 
+from db.read_model import create_schema, make_engine
 from models.case import CaseRouting, CaseView, OpenCase, case_workflow_id
 from models.commands import (
     AddInternalNote,
@@ -53,7 +54,6 @@ from models.commands import (
     ResolveCase,
     RespondPublicly,
 )
-from models.read_model import create_schema, make_engine
 from runtime import pin_time_zone_data
 from settings import Settings
 from tests.builders import AGENT, CUSTOMER, open_case

@@ -15,8 +15,8 @@ from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Replayer, Worker
 
 from activities.releases import ReleaseProjection
+from db.read_model import ReleaseRecord
 from models.case import Actor, Role
-from models.read_model import ReleaseRecord
 from models.release import PlanRelease, PublishHotfix, ReleaseAction, ReleaseKind
 from runtime import sandboxed_runner
 from workflows.release import ReleaseWorkflow

@@ -10,9 +10,9 @@ from sqlmodel import Session, select
 from temporalio.testing import ActivityEnvironment, WorkflowEnvironment
 
 from activities.projection import CaseProjection
+from db.read_model import CaseEventRecord, CaseRecord
 from models import transitions
 from models.case import CaseEvent, CaseProjected, CaseStatus
-from models.read_model import CaseEventRecord, CaseRecord
 from tests.builders import CUSTOMER, open_case
 from tests.workflows.case_harness import start, terminate_started
 from worker import build_worker

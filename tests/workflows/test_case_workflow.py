@@ -17,6 +17,7 @@ from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client, WorkflowUpdateFailedError
 from temporalio.testing import WorkflowEnvironment
 
+from db.read_model import CaseEventRecord, NotificationRecord
 from models.case import CaseRouting, CaseStatus
 from models.clocks import ClockName, ClockState
 from models.commands import (
@@ -32,7 +33,6 @@ from models.commands import (
     ResolveCase,
     RespondPublicly,
 )
-from models.read_model import CaseEventRecord, NotificationRecord
 from settings import Settings
 from tests.builders import AGENT, CUSTOMER, open_case
 from tests.conftest import Hooks, Inbox

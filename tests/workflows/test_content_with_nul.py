@@ -15,8 +15,8 @@ from sqlalchemy import Engine
 from sqlmodel import Session, select
 from temporalio.client import Client
 
+from db.read_model import CaseRecord, NotificationRecord, ProjectionFailure
 from models.case import CaseRouting, case_workflow_id
-from models.read_model import CaseRecord, NotificationRecord, ProjectionFailure
 from settings import Settings
 from tests.builders import open_case
 from tests.conftest import Inbox, running

@@ -23,6 +23,7 @@ from temporalio.client import Client, WorkflowExecutionStatus, WorkflowHandle
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
+from db.read_model import CaseEventRecord, NotificationRecord
 from models.case import CaseRouting, CaseView, case_workflow_id
 from models.clocks import ClockView
 from models.commands import (
@@ -31,7 +32,6 @@ from models.commands import (
     RequestManagementEscalation,
     RespondPublicly,
 )
-from models.read_model import CaseEventRecord, NotificationRecord
 from tests.builders import AGENT, CUSTOMER, open_case
 from tests.conftest import VENV_BIN
 from worker import build_worker

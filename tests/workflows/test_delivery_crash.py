@@ -25,8 +25,8 @@ from sqlalchemy import Engine
 from sqlmodel import Session
 from temporalio.client import Client
 
+from db.read_model import NotificationRecord
 from models.case import CaseRouting, case_workflow_id
-from models.read_model import NotificationRecord
 from tests.builders import open_case
 from tests.conftest import Inbox, free_port
 from tests.workflows.test_worker_crash import TIMEOUT, eventually, message_id, worker_process

@@ -18,9 +18,9 @@ from temporalio.worker import Worker
 from api.errors import Conflict
 from api.limits import KeyedLimiter
 from api.releases import link, plan, unlink
+from db.read_model import CaseEventRecord, CaseRecord
 from models.case import CaseStatus, OpenCase
 from models.commands import EscalateTier
-from models.read_model import CaseEventRecord, CaseRecord
 from models.release import (
     CancelRelease,
     PlanRelease,

@@ -23,9 +23,9 @@ from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
+from db.read_model import CaseEventRecord
 from models.case import CaseView
 from models.clocks import ClockName, ClockState
-from models.read_model import CaseEventRecord
 from policies.business_time import due_at
 from policies.loading import load_catalogs
 from policies.plan_snapshot import PlanSnapshot

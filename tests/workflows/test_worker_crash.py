@@ -31,10 +31,10 @@ from sqlmodel import Session, select
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client, WorkflowExecutionStatus, WorkflowHandle
 
+from db.read_model import CaseEventRecord, NotificationRecord
 from models.case import CaseRouting, CaseStatus, CaseView, case_workflow_id
 from models.clocks import ClockName
 from models.commands import AssignCase, ConfirmResolution, ResolveCase
-from models.read_model import CaseEventRecord, NotificationRecord
 from tests.builders import AGENT, CUSTOMER, open_case
 from tests.conftest import Hooks, Inbox, free_port
 from tests.workflows.worker_process import READY

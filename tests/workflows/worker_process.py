@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 from concurrent.futures import ThreadPoolExecutor
 
-from models.read_model import make_engine
+from db.read_model import make_engine
 from runtime import connect, pin_time_zone_data
 from settings import Settings
 from worker import build_worker
