@@ -176,7 +176,10 @@ async def start_case(client: Client, task_queue: str, command: OpenCase) -> Case
         )
     except WorkflowAlreadyStartedError:
         # The case was opened and has since closed: its final state is the answer.
-        return await client.get_workflow_handle_for(CaseWorkflow.run, workflow_id).result()
+        final: CaseView = await client.get_workflow_handle(
+            workflow_id, result_type=CaseView
+        ).result()
+        return final
 
 
 def prepare_open(
@@ -273,9 +276,10 @@ async def read_case(engine: Engine, client: Client, number: int) -> CaseView:
     stored = await asyncio.to_thread(_stored_view, engine, number)
     if stored is not None:
         return stored
-    handle = client.get_workflow_handle_for(CaseWorkflow.run, case_workflow_id(number))
+    handle = client.get_workflow_handle(case_workflow_id(number))
     try:
-        return await handle.query(CaseWorkflow.view)
+        view: CaseView = await handle.query(CaseWorkflow.view)
+        return view
     except RPCError as err:
         if err.status == RPCStatusCode.NOT_FOUND:
             raise NotFound(f"case {number} does not exist") from err
