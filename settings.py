@@ -88,6 +88,42 @@ class Settings(BaseSettings):
     api_host: str = "127.0.0.1"
     api_port: int = 8000
 
+    # The inbound e-mail gateway (mail/gateway.py).
+    inbound_smtp_host: str = Field(default="127.0.0.1", description="Where the gateway listens")
+    inbound_smtp_port: int = 2525
+    mail_max_bytes: int = Field(
+        default=15 * 1024 * 1024,
+        ge=1024,
+        description="Largest mail the gateway accepts (SMTP SIZE); a larger one is refused "
+        "with 552 before it is stored",
+    )
+    mail_max_attachment_bytes: int = Field(default=10 * 1024 * 1024, ge=1)
+    mail_max_attachments: int = Field(default=10, ge=0)
+    mail_allowed_types: list[str] = Field(
+        default_factory=lambda: [
+            "application/pdf",
+            "application/zip",
+            "image/png",
+            "image/jpeg",
+            "image/gif",
+            "text/plain",
+            "text/csv",
+            "application/json",
+            "message/rfc822",
+        ],
+        description="Attachment content types kept; others are refused and listed on the mail",
+    )
+    mail_routes: dict[str, str] = Field(
+        default_factory=dict,
+        description="Recipient address -> catalog or catalog:plan, as JSON: "
+        '{"premier@support.example": "worldscape:premier"}. A mail to a routed address '
+        "is for the sender's organisation on that catalog or plan; other addresses "
+        "consider every organisation the sender is a contact of",
+    )
+    mail_hourly_limit: int = Field(
+        default=30, ge=1, description="Mails an hour from one sender before the rest are ignored"
+    )
+
     worker_max_cached_workflows: int = Field(
         default=1000,
         ge=0,

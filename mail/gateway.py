@@ -1,0 +1,110 @@
+"""The inbound SMTP gateway: `python -m mail.gateway`, on INBOUND_SMTP_HOST:INBOUND_SMTP_PORT.
+
+`make run` starts it beside the API; in production it runs as a process of its own behind
+the organisation's MTA (a compose service). Each mail is recorded in the read model before
+the gateway answers `250`, then processed in the background (`mail.intake`); mails a crash
+left recorded but unprocessed are processed when the gateway starts again. A mail over
+MAIL_MAX_BYTES is refused with `552` before it is read (the limit is announced in EHLO's
+SIZE, so most clients refuse it themselves).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from typing import Any
+
+from aiosmtpd.smtp import SMTP, Envelope, Session
+
+from mail.intake import MailIntake, parse, record
+
+log = logging.getLogger("tierline.mail")
+
+
+class GatewayHandler:
+    """aiosmtpd's handler: keeps each mail, then hands it to the intake's queue."""
+
+    def __init__(self, intake: MailIntake, queue: asyncio.Queue[int]) -> None:
+        self.intake = intake
+        self.queue = queue
+
+    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+        raw = envelope.original_content or b""
+        sender = envelope.mail_from or ""
+        recipients = [str(r) for r in envelope.rcpt_tos]
+        parsed = parse(raw, self.intake.settings)
+        try:
+            mail_id, new = await asyncio.to_thread(
+                record, self.intake.engine, raw, sender, recipients, parsed
+            )
+        except Exception:
+            log.exception("mail from %s could not be recorded", sender)
+            # Not recorded, so not accepted: the sending MTA keeps it and tries again.
+            return "451 4.3.0 Could not store the message; try again later"
+        if new:
+            self.queue.put_nowait(mail_id)
+            return f"250 2.0.0 OK: recorded as mail {mail_id}"
+        return f"250 2.0.0 OK: already recorded as mail {mail_id}"
+
+
+async def work(intake: MailIntake, queue: asyncio.Queue[int]) -> None:
+    """Process recorded mails one at a time, in the order they came."""
+    while True:
+        mail_id = await queue.get()
+        try:
+            await intake.process(mail_id)
+        finally:
+            queue.task_done()
+
+
+async def serve(intake: MailIntake, host: str, port: int) -> tuple[asyncio.Server, Any]:
+    """Listen for mail and start processing; returns the server and the worker task."""
+    queue: asyncio.Queue[int] = asyncio.Queue()
+    for mail_id in await asyncio.to_thread(intake.pending):
+        queue.put_nowait(mail_id)
+    handler = GatewayHandler(intake, queue)
+    limit = intake.settings.mail_max_bytes
+    loop = asyncio.get_running_loop()
+    server = await loop.create_server(
+        lambda: SMTP(handler, data_size_limit=limit, hostname="tierline", ident="Tierline"),
+        host=host,
+        port=port,
+    )
+    worker = asyncio.create_task(work(intake, queue))
+    return server, worker
+
+
+async def main() -> None:
+    from api.limits import KeyedLimiter
+    from db.read_model import create_schema, make_engine
+    from policies.loading import load_catalogs
+    from runtime import connect, pin_time_zone_data
+    from settings import get_settings
+
+    pin_time_zone_data()
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    settings = get_settings()
+    settings.check_for_production()
+    engine = make_engine(settings.effective_database_url)
+    create_schema(engine)
+    client = await connect(settings)
+    intake = MailIntake(
+        engine, client, settings, load_catalogs(settings.catalog_dir), KeyedLimiter()
+    )
+    server, worker = await serve(intake, settings.inbound_smtp_host, settings.inbound_smtp_port)
+    log.info(
+        "mail gateway listening on %s:%s", settings.inbound_smtp_host, settings.inbound_smtp_port
+    )
+    stop = asyncio.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        asyncio.get_running_loop().add_signal_handler(signum, stop.set)
+    await stop.wait()
+    server.close()
+    await server.wait_closed()
+    worker.cancel()
+    engine.dispose()
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
