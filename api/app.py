@@ -17,6 +17,7 @@ from api.routes import (
     audit,
     cases,
     health,
+    mail,
     notices,
     organisations,
     plans,
@@ -26,6 +27,7 @@ from api.routes import (
 )
 from api.text import TextMiddleware
 from db.read_model import create_schema, make_engine
+from mail.intake import MailIntake
 from policies.loading import load_catalogs
 from runtime import connect, pin_time_zone_data
 from settings import Settings, get_settings
@@ -46,6 +48,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         create_schema(app.state.engine)
         bootstrap_admin(app.state.engine, settings.var_dir)
         app.state.temporal = await connect(settings)
+        app.state.mail = MailIntake(
+            app.state.engine, app.state.temporal, settings, app.state.catalogs, app.state.limiter
+        )
         async with registered(app.state.engine) as instance:
             app.state.instance = instance
             yield
@@ -73,6 +78,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(releases.case_side)
     app.include_router(notices.router)
     app.include_router(audit.router)
+    app.include_router(mail.router)
     return app
 
 

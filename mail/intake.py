@@ -38,7 +38,7 @@ from temporalio.client import Client
 
 from api import actions
 from api.cases import open_case, read_case
-from api.errors import Conflict, QuotaExhausted, TierlineError
+from api.errors import Conflict, InvalidField, NotFound, QuotaExhausted, TierlineError
 from api.limits import KeyedLimiter
 from db.read_model import (
     AttachmentRecord,
@@ -281,7 +281,79 @@ class MailIntake:
         model = actions.body_of(spec).model_validate(body)
         await actions.perform(self.client, self.limiter, number, spec, model, actor, f"mail:{key}")
 
+    async def accept(
+        self, mail_id: int, organisation_id: str, number: int | None, add_contact: bool
+    ) -> Outcome:
+        """An agent's decision on a held mail: it is the sender's, of `organisation_id`;
+        continue case `number` (that organisation's), or open a case when None. With
+        `add_contact`, the sender becomes one of the organisation's contacts, so their
+        next mail goes straight to a case."""
+        row = await asyncio.to_thread(self._load, mail_id)
+        if row is None:
+            raise NotFound(f"mail {mail_id} does not exist")
+        if row.status not in (HELD, FAILED, REFUSED):
+            raise Conflict(
+                f"mail {mail_id} is {row.status}; only held, failed or refused mail is accepted"
+            )
+        organisation = await asyncio.to_thread(self._organisation, organisation_id)
+        if number is not None:
+            case = await asyncio.to_thread(self._case_organisation, number)
+            if case != organisation.id:
+                raise InvalidField("body.case", f"case {number} is not {organisation.id}'s")
+        if add_contact:
+            await asyncio.to_thread(self._add_contact, organisation.id, row.sender)
+        parsed = parse(row.raw, self.settings)
+        key = parsed.message_id or f"digest:{row.digest}"
+        actor = Actor(id=f"mail:{row.sender}"[:200], role=Role.customer)
+        if number is not None:
+            outcome = await self._continue(number, organisation, parsed, actor, key)
+        else:
+            outcome = await self._open(organisation, parsed, actor, key, follows=None)
+        if outcome.case_number is not None and parsed.attachments:
+            await asyncio.to_thread(
+                self._keep_attachments, row, organisation.id, outcome.case_number, parsed
+            )
+        outcome.reason = "accepted by an agent"
+        await asyncio.to_thread(self._finish, mail_id, outcome, row.status)
+        return outcome
+
+    async def discard(self, mail_id: int) -> None:
+        row = await asyncio.to_thread(self._load, mail_id)
+        if row is None:
+            raise NotFound(f"mail {mail_id} does not exist")
+        if row.status not in (HELD, FAILED, REFUSED):
+            raise Conflict(
+                f"mail {mail_id} is {row.status}; only held, failed or refused mail is discarded"
+            )
+        await asyncio.to_thread(
+            self._finish, mail_id, Outcome(DISCARDED, "discarded by an agent"), row.status
+        )
+
     # -- lookups (database, in a thread) ------------------------------------------------
+
+    def _organisation(self, organisation_id: str) -> Organisation:
+        with Session(self.engine) as session:
+            found = session.get(Organisation, organisation_id)
+            if found is None:
+                raise InvalidField(
+                    "body.organisation", f"organisation {organisation_id} does not exist"
+                )
+            session.expunge(found)
+            return found
+
+    def _case_organisation(self, number: int) -> str | None:
+        with Session(self.engine) as session:
+            row = session.get(CaseRecord, number)
+            return row.organisation if row is not None else None
+
+    def _add_contact(self, organisation_id: str, address: str) -> None:
+        with Session(self.engine) as session:
+            found = session.get(Organisation, organisation_id)
+            assert found is not None
+            if address not in [e.lower() for e in found.contact_emails]:
+                found.contact_emails = [*found.contact_emails, address]
+                session.add(found)
+                session.commit()
 
     def _load(self, mail_id: int) -> InboundMailRecord | None:
         with Session(self.engine) as session:
@@ -394,12 +466,14 @@ class MailIntake:
                 )
             session.commit()
 
-    def _finish(self, mail_id: int, outcome: Outcome) -> None:
+    def _finish(self, mail_id: int, outcome: Outcome, status: str = RECEIVED) -> None:
+        """Record what became of the mail, if it is still `status` (of two gateways
+        processing the same mail, the first to finish says)."""
         with Session(self.engine) as session:
             session.execute(
                 update(InboundMailRecord)
                 .where(col(InboundMailRecord.id) == mail_id)
-                .where(col(InboundMailRecord.status) == RECEIVED)
+                .where(col(InboundMailRecord.status) == status)
                 .values(
                     status=outcome.status,
                     reason=outcome.reason,

@@ -23,7 +23,7 @@ from mail.gateway import serve
 from mail.intake import RECEIVED, MailIntake
 from policies.loading import load_catalogs
 from settings import Settings
-from tests.api.conftest import catalog_dir  # noqa: F401
+from tests.api.conftest import api, catalog_dir, worker_settings  # noqa: F401
 from tests.conftest import Inbox, free_port, running
 from worker import build_worker
 

@@ -1,0 +1,123 @@
+"""The e-mail door through the API: the unmatched list with accept and discard, a case's
+attachments and its mail thread, each with the roles of the case itself."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine
+from temporalio.client import Client
+
+from api.limits import KeyedLimiter
+from mail.gateway import serve
+from mail.intake import APPLIED, DISCARDED, HELD, MailIntake
+from policies.loading import load_catalogs
+from settings import Settings
+from tests.api.conftest import Api
+from tests.conftest import Inbox, free_port
+from tests.mail.conftest import MailDoor, mail
+
+
+@pytest.fixture
+async def gateway(
+    api: Api,
+    dev_client: Client,
+    read_model: Engine,
+    catalog_dir: Path,
+    task_queue: str,
+    tmp_path: Path,
+) -> AsyncIterator[MailDoor]:
+    """A gateway beside the API test fixture's stack, on the same database and Temporal."""
+    settings = Settings(
+        var_dir=tmp_path / "var",  # the API fixture's: attachments land where it reads them
+        catalog_dir=catalog_dir,
+        temporal_task_queue=task_queue,
+        webhook_secret="mail-api-secret",
+    )
+    intake = MailIntake(
+        read_model, dev_client, settings, load_catalogs(catalog_dir), KeyedLimiter()
+    )
+    port = free_port()
+    server, processor = await serve(intake, "127.0.0.1", port)
+    try:
+        yield MailDoor(port, read_model, dev_client, Inbox(), settings)
+    finally:
+        server.close()
+        await server.wait_closed()
+        processor.cancel()
+
+
+async def test_held_mail_is_listed_for_staff_and_accepted_into_a_case(
+    api: Api, gateway: MailDoor
+) -> None:
+    held = await gateway.deliver(
+        mail("Need help", "Our invoices are wrong.", sender="Nia <nia@acme.example>"),
+        "nia@acme.example",
+    )
+    assert held.status == HELD
+    listed = await api.bob.get("/mail", params={"status": "held"})
+    assert listed.status_code == 200
+    assert [m["id"] for m in listed.json()["items"]] == [held.id]
+    assert (await api.ann.get("/mail")).status_code == 403
+    assert (await api.ada.get(f"/mail/{held.id}")).status_code == 403
+    shown = (await api.bob.get(f"/mail/{held.id}")).json()
+    assert shown["text"].strip() == "Our invoices are wrong."
+
+    accepted = await api.bob.post(f"/mail/{held.id}/accept", json={"organisation": "acme"})
+    assert accepted.status_code == 200, accepted.text
+    assert accepted.json()["status"] == APPLIED
+    number = accepted.json()["case_number"]
+    case = (await api.bob.get(f"/cases/{number}")).json()
+    assert case["details"]["title"] == "Need help"
+    assert case["details"]["contact"]["email"] == "nia@acme.example"
+    contacts = (await api.admin.get("/organisations/acme")).json()["contact_emails"]
+    assert "nia@acme.example" in contacts
+    again = await api.bob.post(f"/mail/{held.id}/accept", json={"organisation": "acme"})
+    assert again.status_code == 409
+
+    # Now a contact: the next mail goes straight to a case.
+    direct = await gateway.deliver(
+        mail("Another", "Hi again.", sender="nia@acme.example"), "nia@acme.example"
+    )
+    assert direct.status == APPLIED
+
+
+async def test_held_mail_is_discarded_and_stays_listed(api: Api, gateway: MailDoor) -> None:
+    held = await gateway.deliver(
+        mail("Win a prize", "Click.", sender="spam@spam.example"), "spam@spam.example"
+    )
+    discarded = await api.bob.post(f"/mail/{held.id}/discard")
+    assert discarded.json()["status"] == DISCARDED
+    assert (
+        await api.bob.post(f"/mail/{held.id}/accept", json={"organisation": "acme"})
+    ).status_code == 409
+    unknown = await api.bob.post(
+        f"/mail/{held.id}/accept", json={"organisation": "nope", "case": 1}
+    )
+    assert unknown.status_code == 409
+
+
+async def test_attachments_are_the_case_organisations_alone(api: Api, gateway: MailDoor) -> None:
+    message = mail("Crash log", "Attached.", sender="ann@acme.example")
+    message.add_attachment(
+        b"%PDF-1.4 crash", maintype="application", subtype="pdf", filename="crash.pdf"
+    )
+    row = await gateway.deliver(message, "ann@acme.example")
+    number = row.case_number
+    listed = (await api.ann.get(f"/cases/{number}/attachments")).json()
+    assert [(a["filename"], a["size"]) for a in listed] == [("crash.pdf", len(b"%PDF-1.4 crash"))]
+    download = await api.ann.get(f"/cases/{number}/attachments/{listed[0]['id']}")
+    assert download.status_code == 200
+    assert download.content == b"%PDF-1.4 crash"
+    assert download.headers["content-disposition"] == 'attachment; filename="crash.pdf"'
+    assert download.headers["x-content-type-options"] == "nosniff"
+    assert (await api.bob.get(f"/cases/{number}/attachments")).status_code == 200
+    # Another organisation's customer: the case does not exist for them.
+    assert (await api.gus.get(f"/cases/{number}/attachments")).status_code == 404
+    assert (await api.gus.get(f"/cases/{number}/attachments/{listed[0]['id']}")).status_code == 404
+
+    thread = (await api.ann.get(f"/cases/{number}/mail")).json()
+    assert [(m["direction"], m["subject"]) for m in thread][:1] == [("in", "Crash log")]
+    assert (await api.gus.get(f"/cases/{number}/mail")).status_code == 404
