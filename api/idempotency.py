@@ -24,6 +24,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from api.asgi import read_body, replaying
 from api.auth import digest
 from api.errors import PROBLEM_JSON
 from api.instances import Instance, is_gone
@@ -207,23 +208,10 @@ class IdempotencyMiddleware:
             return
 
         # Read the whole body once, then hand it to the app as it came.
-        chunks: list[bytes] = []
-        more = True
-        while more:
-            message = await receive()
-            if message["type"] == "http.disconnect":
-                return
-            chunks.append(message.get("body", b""))
-            more = message.get("more_body", False)
-        request_body = b"".join(chunks)
-        delivered = False
-
-        async def replay_body() -> Message:
-            nonlocal delivered
-            if delivered:
-                return await receive()
-            delivered = True
-            return {"type": "http.request", "body": request_body, "more_body": False}
+        request_body = await read_body(receive)
+        if request_body is None:
+            return
+        replay_body = replaying(request_body, receive)
 
         engine: Engine = scope["app"].state.engine
         me: Instance = scope["app"].state.instance
