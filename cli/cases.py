@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import inspect
 import json
+from pathlib import Path
 from typing import Annotated, Any, Literal, get_args, get_origin
 
 import typer
@@ -178,6 +179,56 @@ def timeline(ctx: typer.Context, number: Number, as_json: JsonFlag = False) -> N
             entry["reason"] or "",
             json.dumps(entry["data"], ensure_ascii=False) if entry["data"] else "",
         )
+    http.out().print(table)
+
+
+@app.command()
+def attachments(ctx: typer.Context, number: Number, as_json: JsonFlag = False) -> None:
+    """The files that came with the case's mail."""
+    items = http.call(ctx, "GET", f"/cases/{number}/attachments")
+    if as_json:
+        http.print_json(items)
+        return
+    table = Table(title=f"Case {number} attachments", title_justify="left")
+    for column in ("id", "file", "type", "bytes", "received (UTC)"):
+        table.add_column(column)
+    for item in items:
+        table.add_row(
+            str(item["id"]),
+            item["filename"],
+            item["content_type"],
+            str(item["size"]),
+            utc(item["created_at"]),
+        )
+    http.out().print(table)
+
+
+@app.command()
+def attachment(
+    ctx: typer.Context,
+    number: Number,
+    attachment_id: Annotated[int, typer.Argument(metavar="ID", min=1, help="From `attachments`.")],
+    output: Annotated[Path, typer.Option("-o", "--output", help="Where to write the file.")],
+) -> None:
+    """Download one attachment of the case."""
+    response = http.call_raw(ctx, "GET", f"/cases/{number}/attachments/{attachment_id}")
+    output.write_bytes(response.content)
+    http.out().print(f"{len(response.content)} bytes written to {output}")
+
+
+@app.command("mail")
+def mail_thread(ctx: typer.Context, number: Number, as_json: JsonFlag = False) -> None:
+    """The case's mail thread: what the gateway received and what Tierline sent."""
+    items = http.call(ctx, "GET", f"/cases/{number}/mail")
+    if as_json:
+        http.print_json(items)
+        return
+    table = Table(title=f"Case {number} mail", title_justify="left")
+    for column in ("at (UTC)", "", "address", "subject", "status"):
+        table.add_column(column)
+    for item in items:
+        arrow = "in ←" if item["direction"] == "in" else "out →"
+        table.add_row(utc(item["at"]), arrow, item["address"], item["subject"], item["status"])
     http.out().print(table)
 
 

@@ -3,6 +3,7 @@ attachments and its mail thread, each with the roles of the case itself."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -16,6 +17,7 @@ from mail.intake import APPLIED, DISCARDED, HELD, MailIntake
 from policies.loading import load_catalogs
 from settings import Settings
 from tests.api.conftest import Api
+from tests.cli.conftest import Cli, cli  # noqa: F401
 from tests.conftest import Inbox, free_port
 from tests.mail.conftest import MailDoor, mail
 
@@ -121,3 +123,29 @@ async def test_attachments_are_the_case_organisations_alone(api: Api, gateway: M
     thread = (await api.ann.get(f"/cases/{number}/mail")).json()
     assert [(m["direction"], m["subject"]) for m in thread][:1] == [("in", "Crash log")]
     assert (await api.gus.get(f"/cases/{number}/mail")).status_code == 404
+
+
+async def test_the_cli_lists_downloads_and_shows_the_thread(
+    api: Api,
+    gateway: MailDoor,
+    cli: Cli,  # noqa: F811 (the CLI tests' fixture)
+    tmp_path: Path,
+) -> None:
+    message = mail("Crash log", "Attached.", sender="ann@acme.example")
+    message.add_attachment(
+        b"%PDF-1.4 cli", maintype="application", subtype="pdf", filename="cli.pdf"
+    )
+    row = await gateway.deliver(message, "ann@acme.example")
+    number = str(row.case_number)
+    listed = await cli("ann", "cases", "attachments", number, "--json")
+    assert listed.exit_code == 0, listed.output
+    (item,) = json.loads(listed.stdout)
+    target = tmp_path / "downloaded.pdf"
+    fetched = await cli("ann", "cases", "attachment", number, str(item["id"]), "-o", str(target))
+    assert fetched.exit_code == 0, fetched.output
+    assert target.read_bytes() == b"%PDF-1.4 cli"
+    thread = await cli("bob", "cases", "mail", number)
+    assert thread.exit_code == 0, thread.output
+    assert "Crash log" in thread.stdout and "ann@acme.example" in thread.stdout
+    refused = await cli("gus", "cases", "attachments", number)
+    assert refused.exit_code == 1 and "404" in refused.stderr
