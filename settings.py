@@ -5,8 +5,10 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from mail.tag import DEFAULT_CASE_TAG_FORMAT, check_tag_format
 
 ROOT = Path(__file__).resolve().parent
 
@@ -71,6 +73,17 @@ class Settings(BaseSettings):
     smtp_host: str = Field(default="127.0.0.1", description="SMTP relay for e-mail notifications")
     smtp_port: int = 25
     smtp_sender: str = "tierline@localhost"
+    case_tag_format: str = Field(
+        default=DEFAULT_CASE_TAG_FORMAT,
+        description="The case tag before the subject of every mail about a case, and what "
+        "the inbound side looks for in a reply's subject: text around one {number} field",
+    )
+    mail_catcher_host: str = Field(
+        default="127.0.0.1", description="Where the development mail catcher listens"
+    )
+    mail_catcher_port: int = Field(
+        default=1025, ge=1, le=65535, description="SMTP port of the development mail catcher"
+    )
     webhook_secret: str = Field(
         default=DEFAULT_WEBHOOK_SECRET,
         description="HMAC-SHA256 key that signs webhook notifications; outside the embedded "
@@ -158,6 +171,16 @@ class Settings(BaseSettings):
                 "which only the embedded stack accepts (TEMPORAL_ADDRESS is set): set it to a "
                 "long random value that your webhook receivers share"
             )
+
+    @field_validator("case_tag_format")
+    @classmethod
+    def _usable_tag_format(cls, value: str) -> str:
+        return check_tag_format(value)
+
+    @property
+    def mail_outbox(self) -> Path:
+        """Where the development mail catcher keeps what it caught."""
+        return self.var_dir / "mail" / "outbox"
 
     @property
     def effective_database_url(self) -> str:

@@ -21,6 +21,13 @@ out but whose mark could not be written is no failure: the activity completes an
 one line, so a broken database never makes a message go out again (its completion in
 the workflow's history is the record that holds). A retry that finds `sending` knows the
 attempt before it died mid-send, and sends again with the same identity.
+
+Every e-mail is marked automatic (`Auto-Submitted: auto-generated`, RFC 3834, and
+`X-Auto-Response-Suppress: All` for Exchange), so out-of-office replies stay quiet. An
+e-mail about a case has the case tag before its subject (`mail.tag`, the format handed
+in) and threads under the case: `References` lists the mail that opened it, if one did,
+then the case's thread root `<case-n@tierline>`; `In-Reply-To` is the mail it answers
+(the opening mail, for the acknowledgement), else the thread root.
 """
 
 from __future__ import annotations
@@ -29,21 +36,29 @@ import contextlib
 import hashlib
 import hmac
 import json
+import re
 import smtplib
 import unicodedata
+from datetime import UTC, datetime
 from email.message import EmailMessage
+from email.utils import format_datetime
 from typing import TYPE_CHECKING, Any
 
 import httpx
 from temporalio import activity
 from temporalio.exceptions import ApplicationError, ApplicationErrorCategory
 
+from mail.tag import DEFAULT_CASE_TAG_FORMAT, case_tag, check_tag_format, thread_root
+from models.case import MESSAGE_ID_PATTERN
 from models.notifications import Notification
 
 if TYPE_CHECKING:
     from sqlalchemy import Connection, Engine
 
 SIGNATURE_HEADER = "X-Tierline-Signature"
+MESSAGE_ID = re.compile(MESSAGE_ID_PATTERN)
+# What a webhook's body leaves out of the notification: where it goes, and mail threading.
+NOT_IN_WEBHOOK = frozenset({"to", "channel", "in_reply_to", "references"})
 # The length of `notifications.key`; PostgreSQL refuses a longer value.
 KEY_LENGTH = 400
 
@@ -56,6 +71,19 @@ def sign(secret: str, body: bytes) -> str:
 def message_id(key: str) -> str:
     """The Message-ID of every copy of the e-mail with this notification key."""
     return f"<{hashlib.sha256(key.encode()).hexdigest()[:32]}@tierline>"
+
+
+def thread_headers(notification: Notification) -> tuple[str | None, list[str]]:
+    """The e-mail's In-Reply-To and References, Message-IDs in angle brackets. An id no
+    header can carry (a space, a bracket, not ASCII) is left out."""
+    usable = MESSAGE_ID.fullmatch
+    answered = notification.in_reply_to if usable(notification.in_reply_to or "") else None
+    references = [r for r in notification.references if usable(r)]
+    if notification.case_number is not None:
+        root = thread_root(notification.case_number)
+        answered = answered or root
+        references = [*dict.fromkeys([*references, root])]
+    return (f"<{answered}>" if answered else None), [f"<{r}>" for r in references]
 
 
 def record_key(key: str) -> str:
@@ -83,13 +111,21 @@ class Notifier:
         smtp_port: int,
         sender: str,
         webhook_secret: str,
+        case_tag_format: str = DEFAULT_CASE_TAG_FORMAT,
         http_timeout: float = 10.0,
     ) -> None:
         self._engine = engine
         self._smtp = (smtp_host, smtp_port)
         self._sender = sender
         self._secret = webhook_secret
+        self._tag_format = check_tag_format(case_tag_format)
         self._timeout = http_timeout
+
+    def subject(self, notification: Notification) -> str:
+        """The subject as sent and recorded: the case tag first, for a case's messages."""
+        if notification.case_number is None:
+            return notification.subject
+        return f"{case_tag(notification.case_number, self._tag_format)} {notification.subject}"
 
     @activity.defn(name="deliver_notification")
     def deliver(self, notification: Notification) -> None:
@@ -97,6 +133,7 @@ class Notifier:
         raises and retries; a failed mark after a send does not."""
         from sqlalchemy.exc import SQLAlchemyError
 
+        notification = notification.model_copy(update={"subject": self.subject(notification)})
         mail = self._message(notification) if notification.channel == "email" else None
         key = record_key(notification.key)
         what = f"{notification.channel} to {notification.to}"
@@ -167,6 +204,9 @@ class Notifier:
                     "channel": notification.channel,
                     "recipient": notification.to,
                     "subject": notification.subject,
+                    "message_id": message_id(notification.key)[1:-1]
+                    if notification.channel == "email"
+                    else None,
                 }
                 values = {**storable(row), "status": "sending", "attempts": 1}
                 connection.execute(insert(table).values(created_at=utcnow(), **values))
@@ -234,7 +274,7 @@ class Notifier:
 
     def _post(self, notification: Notification) -> None:
         body = json.dumps(
-            notification.model_dump(mode="json", exclude={"to", "channel"}), sort_keys=True
+            notification.model_dump(mode="json", exclude=set(NOT_IN_WEBHOOK)), sort_keys=True
         ).encode()
         response = httpx.post(
             notification.to,
@@ -257,8 +297,16 @@ class Notifier:
         message["From"] = self._sender
         message["To"] = notification.to
         message["Subject"] = header_text(notification.subject)
+        message["Date"] = format_datetime(datetime.now(UTC))
         # The same on every copy, so mail systems can drop a repeat after a crash mid-send.
         message["Message-ID"] = message_id(notification.key)
+        in_reply_to, references = thread_headers(notification)
+        if in_reply_to is not None:
+            message["In-Reply-To"] = in_reply_to
+        if references:
+            message["References"] = " ".join(references)
+        message["Auto-Submitted"] = "auto-generated"
+        message["X-Auto-Response-Suppress"] = "All"
         message.set_content(storable(notification.body))
         return message
 

@@ -91,6 +91,11 @@ class Contact(BaseModel):
     phone: str | None = Field(default=None, max_length=50)
 
 
+# A Message-ID without its angle brackets that a header can carry again: printable ASCII
+# but for `<` and `>`.
+MESSAGE_ID_PATTERN = r"^[!-;=?-~]+$"
+
+
 class CaseDetails(BaseModel):
     """What whoever files a case must give (seed 004: company, contact, details)."""
 
@@ -104,6 +109,13 @@ class CaseDetails(BaseModel):
     details: str = Field(min_length=1, max_length=20_000)
     severity: str = Field(min_length=1, max_length=40)
     recurring: bool = Field(default=False, description="The customer has seen this problem before")
+    source_message_id: str | None = Field(
+        default=None,
+        max_length=255,
+        pattern=MESSAGE_ID_PATTERN,
+        description="Message-ID, without angle brackets, of the e-mail that opened the case: "
+        "its acknowledgement answers it and every mail about the case refers to it",
+    )
 
 
 class CaseRouting(BaseModel):

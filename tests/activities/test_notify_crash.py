@@ -76,7 +76,7 @@ def endpoint(request: pytest.FixtureRequest) -> Iterator[tuple[Receiver, Notific
         "case_number": 1,
         "event_seq": 1,
         "event_kind": "opened",
-        "subject": "[case 1] opened: Exports fail",
+        "subject": "Opened: Exports fail",
         "body": "Case 1 (Acme Corp): Exports fail",
     }
     if request.param == "email":
