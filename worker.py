@@ -46,6 +46,7 @@ def build_worker(
         smtp_port=settings.smtp_port,
         sender=settings.smtp_sender,
         webhook_secret=settings.webhook_secret,
+        case_tag_format=settings.case_tag_format,
     )
     return Worker(
         client,

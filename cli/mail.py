@@ -17,8 +17,10 @@ if TYPE_CHECKING:
     from mail.catcher import CaughtMail, Outbox
 
 app = typer.Typer(
-    help="Mail the development catcher kept (make run sends mail there unless SMTP_HOST "
-    "names a relay).",
+    help="Mail: what the development catcher kept (list, show; make run sends mail there "
+    "unless SMTP_HOST names a relay), and what the gateway received (unmatched, accept, "
+    "discard; --api/--token or TIERLINE_API/TIERLINE_TOKEN).",
+    callback=http.configure,
     no_args_is_help=True,
 )
 OutboxOption = Annotated[
@@ -165,3 +167,66 @@ def _html_text(html: str) -> str:
     parser.feed(html)
     parser.close()
     return "".join(parser.texts)
+
+
+# Received mail, over the API: the gateway's unmatched list and an agent's decisions.
+
+
+@app.command("unmatched")
+def unmatched(
+    ctx: typer.Context,
+    every: Annotated[
+        bool, typer.Option("--all", help="Every received mail, not only the held ones.")
+    ] = False,
+    as_json: http.JsonFlag = False,
+) -> None:
+    """Mail the gateway held: from no organisation's contact, waiting for an agent."""
+    from rich.table import Table
+
+    params = {} if every else {"status": "held"}
+    page = http.call(ctx, "GET", "/mail", params={**params, "limit": 200})
+    if as_json:
+        http.print_json(page)
+        return
+    table = Table(title="Received mail" if every else "Held mail", title_justify="left")
+    for column in ("id", "received (UTC)", "from", "subject", "status", "case", "why"):
+        table.add_column(column)
+    for item in page["items"]:
+        table.add_row(
+            str(item["id"]),
+            http.utc(item["received_at"]),
+            item["sender"],
+            item["subject"],
+            item["status"],
+            str(item["case_number"] or "—"),
+            item["reason"] or "",
+        )
+    http.out().print(table)
+
+
+@app.command("accept")
+def accept(
+    ctx: typer.Context,
+    mail_id: Annotated[int, typer.Argument(metavar="ID", min=1, help="From `unmatched`.")],
+    organisation: Annotated[str, typer.Option("--org", help="Whose mail it is.")],
+    case: Annotated[
+        int | None, typer.Option(min=1, help="Continue this case (default: a new case).")
+    ] = None,
+    contact: Annotated[
+        bool, typer.Option(help="Make the sender one of the organisation's contacts.")
+    ] = True,
+) -> None:
+    """Accept a held mail for an organisation: into one of its cases, or as a new case."""
+    body = {"organisation": organisation, "case": case, "add_contact": contact}
+    done = http.call(ctx, "POST", f"/mail/{mail_id}/accept", body=body)
+    http.out().print(f"Mail {mail_id} {done['status']}: case {done['case_number']}")
+
+
+@app.command("discard")
+def discard(
+    ctx: typer.Context,
+    mail_id: Annotated[int, typer.Argument(metavar="ID", min=1, help="From `unmatched`.")],
+) -> None:
+    """Discard a held mail: it opens nothing and stays listed as discarded."""
+    done = http.call(ctx, "POST", f"/mail/{mail_id}/discard")
+    http.out().print(f"Mail {mail_id} {done['status']}")

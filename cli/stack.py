@@ -317,6 +317,18 @@ def run_stack() -> None:
         create_schema(engine)
         admin_token = bootstrap_admin(engine, settings.var_dir)
         engine.dispose()
+        catcher = uses_catcher(settings)
+        if catcher:
+            # Nowhere to send mail yet: the embedded stack catches it (`tierline mail list`).
+            port = settings.mail_catcher_port
+            supervisor.env["SMTP_HOST"] = settings.mail_catcher_host
+            supervisor.env["SMTP_PORT"] = str(port)
+            mail_catcher = Child(
+                "mail catcher",
+                [sys.executable, "-m", "mail.catcher"],
+                serving=lambda: listening(settings.mail_catcher_host, port),
+            )
+            wait_for_port(settings.mail_catcher_host, port, supervisor.start(mail_catcher), 30)
         supervisor.start(Child("worker", [sys.executable, "worker.py"], needs=needs))
         uvicorn = [
             sys.executable,
@@ -331,9 +343,10 @@ def run_stack() -> None:
             "warning",
         ]
         supervisor.start(Child("API", uvicorn, needs=needs))
+        supervisor.start(Child("mail gateway", [sys.executable, "-m", "mail.gateway"], needs=needs))
         api = f"http://{settings.api_host}:{settings.api_port}"
         health = wait_for_health(f"{api}/health", supervisor.processes(), timeout=60)
-        banner(settings, api, health, admin_token)
+        banner(settings, api, health, admin_token, catcher)
         supervisor.watch()
     except KeyboardInterrupt:
         console.print("\nstopping Tierline ...")
@@ -349,7 +362,18 @@ def run_stack() -> None:
         raise SystemExit(1)
 
 
-def banner(settings: Settings, api: str, health: dict[str, Any], admin_token: str | None) -> None:
+def uses_catcher(settings: Settings) -> bool:
+    """The embedded stack catches outbound mail unless an SMTP relay was configured."""
+    return not {"smtp_host", "smtp_port"} & settings.model_fields_set
+
+
+def banner(
+    settings: Settings,
+    api: str,
+    health: dict[str, Any],
+    admin_token: str | None,
+    catcher: bool = False,
+) -> None:
     temporal = settings.effective_temporal_address
     ui = (
         f"http://127.0.0.1:{settings.embedded_temporal_ui_port}"
@@ -362,6 +386,13 @@ def banner(settings: Settings, api: str, health: dict[str, Any], admin_token: st
     console.print(f"  Temporal       {temporal}  namespace {settings.temporal_namespace}")
     console.print(f"  Temporal UI    {ui}")
     console.print(f"  read model     {settings.effective_database_url}")
+    inbound = f"smtp://{settings.inbound_smtp_host}:{settings.inbound_smtp_port}"
+    console.print(f"  mail in        {inbound}   (mail to it opens and continues cases)")
+    if catcher:
+        caught = f"smtp://{settings.mail_catcher_host}:{settings.mail_catcher_port}"
+        console.print(f"  mail out       {caught}   caught, not sent: tierline mail list")
+    else:
+        console.print(f"  mail out       smtp://{settings.smtp_host}:{settings.smtp_port}")
     token_file = settings.var_dir / "admin-token"
     if admin_token:
         console.print(f"  admin token    {admin_token}   (also in {token_file})")

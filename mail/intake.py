@@ -49,7 +49,17 @@ from db.read_model import (
 )
 from mail.attachments import AttachmentStore
 from mail.parse import InboundMail, parse_mail
-from models.case import Actor, CaseDetails, CaseStatus, CaseView, Channel, Contact, Role
+from mail.tag import tag_pattern, thread_root_number
+from models.case import (
+    MESSAGE_ID_PATTERN,
+    Actor,
+    CaseDetails,
+    CaseStatus,
+    CaseView,
+    Channel,
+    Contact,
+    Role,
+)
 from models.commands import CustomerReply, ReopenCase
 from models.registry import BY_COMMAND
 from policies.resolution import resolve_plan
@@ -57,8 +67,6 @@ from settings import Settings
 
 log = logging.getLogger("tierline.mail")
 
-# The thread root every mail about case n carries in References: <case-n@tierline>.
-THREAD_ROOT = re.compile(r"^case-(\d+)@tierline$")
 RECEIVED, APPLIED, IGNORED, HELD, REFUSED, FAILED, DISCARDED = (
     "received",
     "applied",
@@ -78,6 +86,7 @@ def parse(raw: bytes, settings: Settings) -> InboundMail:
         max_attachment_bytes=settings.mail_max_attachment_bytes,
         max_attachments=settings.mail_max_attachments,
         allowed_types=frozenset(settings.mail_allowed_types),
+        tag_pattern=tag_pattern(settings.case_tag_format),
     )
 
 
@@ -117,6 +126,13 @@ def record(
             return existing.id, False
         assert row.id is not None
         return row.id, True
+
+
+def _threadable(message_id: str | None) -> str | None:
+    """The mail's Message-ID when a header can carry it back, else None."""
+    if message_id and len(message_id) <= 255 and re.fullmatch(MESSAGE_ID_PATTERN, message_id):
+        return message_id
+    return None
 
 
 def _text(value: str, limit: int) -> str:
@@ -233,6 +249,8 @@ class MailIntake:
                     email=actor.id.removeprefix("mail:"),
                 ),
                 channel=Channel.email,
+                # The acknowledgement answers this mail, so it threads in the sender's client.
+                source_message_id=_threadable(parsed.message_id),
                 title=_text(title, MAX_TITLE),
                 details=_text(body, MAX_TEXT),
                 severity=severity,
@@ -405,8 +423,7 @@ class MailIntake:
                 return found
             answered = [*reversed(parsed.references), *parsed.in_reply_to]
             for message_id in reversed(answered):
-                root = THREAD_ROOT.match(message_id)
-                if root and (found := ours(int(root.group(1)))) is not None:
+                if (found := ours(thread_root_number(message_id))) is not None:
                     return found
                 sent = session.exec(
                     select(NotificationRecord.case_number).where(

@@ -19,7 +19,7 @@ from api.deps import (
     SettingsDep,
     TemporalDep,
 )
-from api.errors import Forbidden, NotFound
+from api.errors import Forbidden, InvalidField, NotFound
 from api.schemas import CasePage, Instant, TimelineEntry
 from models.case import CaseDetails, CaseStatus, CaseView, Role
 from models.registry import CaseCommandSpec
@@ -48,6 +48,8 @@ async def open_case(
     """Open a support case; a retry with the same Idempotency-Key returns the same case."""
     if not user.sees_organisation(body.organisation):
         raise Forbidden(f"you may open cases for {user.organisation} only")
+    if body.source_message_id is not None:
+        raise InvalidField("body.source_message_id", "only the e-mail gateway sets it")
     return await cases.open_case(
         engine, client, settings, catalogs, limiter, body, user.actor, idempotency_key
     )

@@ -242,6 +242,8 @@ def stack(tmp_path: Path) -> Iterator[Stack]:
         "API_PORT": str(api_port),
         "EMBEDDED_TEMPORAL_PORT": str(free_port()),
         "EMBEDDED_TEMPORAL_UI_PORT": str(free_port()),
+        "INBOUND_SMTP_PORT": str(free_port()),
+        "MAIL_CATCHER_PORT": str(free_port()),
         "COLUMNS": "200",
         "PYTHONUNBUFFERED": "1",
     }

@@ -34,6 +34,28 @@ async def test_a_contacts_mail_opens_a_case_for_its_organisation(door: MailDoor)
     assert case.severity == "critical"
     assert case.opened_by.id == "mail:ann@acme.example"
 
+    # The acknowledgement: tagged, threaded under the customer's mail, automatic.
+    (ack,) = await door.mails_to("ann@acme.example")
+    assert ack["Subject"] == f"[Case #{row.case_number}] Received: Exports time out"
+    assert ack["In-Reply-To"] == "<first@acme.example>"
+    assert ack["References"].split() == [
+        "<first@acme.example>",
+        f"<case-{row.case_number}@tierline>",
+    ]
+    assert ack["Auto-Submitted"] == "auto-generated"
+    body = ack.get_payload(decode=True)
+    assert isinstance(body, bytes) and b"We will respond by" in body
+
+    # The customer answers the acknowledgement from a client that drops the tag: its
+    # In-Reply-To alone (the acknowledgement's Message-ID) finds the case.
+    answer = mail(
+        "Re: Received: Exports time out",
+        "It is every export, not only large ones.",
+        In_Reply_To=ack["Message-ID"],
+    )
+    replied = await door.deliver(answer, "ann@acme.example")
+    assert (replied.status, replied.case_number) == (APPLIED, row.case_number)
+
 
 async def test_without_a_known_severity_the_plans_least_urgent_applies(door: MailDoor) -> None:
     row = await door.deliver(

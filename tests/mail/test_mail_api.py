@@ -149,3 +149,24 @@ async def test_the_cli_lists_downloads_and_shows_the_thread(
     assert "Crash log" in thread.stdout and "ann@acme.example" in thread.stdout
     refused = await cli("gus", "cases", "attachments", number)
     assert refused.exit_code == 1 and "404" in refused.stderr
+
+
+async def test_the_cli_lists_accepts_and_discards_held_mail(
+    api: Api,
+    gateway: MailDoor,
+    cli: Cli,  # noqa: F811 (the CLI tests' fixture)
+) -> None:
+    first = await gateway.deliver(
+        mail("Hi", "Help.", sender="ola@acme.example"), "ola@acme.example"
+    )
+    second = await gateway.deliver(mail("Buy", "Now.", sender="x@spam.example"), "x@spam.example")
+    listed = await cli("bob", "mail", "unmatched", "--json")
+    assert listed.exit_code == 0, listed.output
+    assert {m["id"] for m in json.loads(listed.stdout)["items"]} == {first.id, second.id}
+    accepted = await cli("bob", "mail", "accept", str(first.id), "--org", "acme")
+    assert accepted.exit_code == 0, accepted.output
+    assert "applied: case" in accepted.stdout
+    discarded = await cli("bob", "mail", "discard", str(second.id))
+    assert discarded.exit_code == 0 and "discarded" in discarded.stdout
+    refused = await cli("ann", "mail", "unmatched")
+    assert refused.exit_code == 1 and "403" in refused.stderr
