@@ -27,7 +27,16 @@ README = ROOT / "README.md"
 
 # The sections whose ```bash blocks a newcomer types, in document order, once `make run`
 # is up in another terminal.
-WALKTHROUGH = ("A first case", "Notices", "Releases", "Audit", "The command line", "Policies")
+WALKTHROUGH = (
+    "A first case",
+    "Notices",
+    "Releases",
+    "Audit",
+    "The command line",
+    "E-mail",
+    "Mail in development",
+    "Policies",
+)
 
 # The sections whose blocks cannot run here, and why. A block in any other section fails
 # the test until it is placed in one list or the other.
@@ -75,10 +84,12 @@ def bash_blocks(markdown: str) -> list[Block]:
 
 
 def complete(text: str) -> bool:
-    """Whether bash would run `text` as it stands (no open quote, no continuation)."""
+    """Whether bash would run `text` as it stands (no open quote, no continuation, no
+    here-document waiting for its end)."""
     if text.rstrip().endswith("\\"):
         return False
-    return subprocess.run(["bash", "-n", "-c", text], capture_output=True).returncode == 0
+    checked = subprocess.run(["bash", "-n", "-c", text], capture_output=True, text=True)
+    return checked.returncode == 0 and "here-document" not in checked.stderr
 
 
 @dataclass
@@ -190,7 +201,12 @@ def shell(stack: Stack) -> Iterator[Shell]:  # noqa: F811
         for key, value in os.environ.items()
         if key.upper() not in settings and not key.startswith("TIERLINE_")
     }
-    env |= {"VAR_DIR": str(stack.var_dir), "TIERLINE_API": stack.api, "COLUMNS": "200"}
+    env |= {
+        "VAR_DIR": str(stack.var_dir),
+        "TIERLINE_API": stack.api,
+        "INBOUND_SMTP_PORT": str(stack.inbound_smtp_port),
+        "COLUMNS": "200",
+    }
     process = subprocess.Popen(
         ["bash", "--norc", "--noprofile"],
         cwd=workdir,

@@ -178,6 +178,7 @@ class Stack:
     log_file: Path
     var_dir: Path
     api: str
+    inbound_smtp_port: int = 2525
 
     def log(self) -> str:
         return self.log_file.read_text(errors="replace")
@@ -233,6 +234,7 @@ class Stack:
 def stack(tmp_path: Path) -> Iterator[Stack]:
     var_dir = tmp_path / "var"
     api_port = free_port()
+    inbound_smtp_port = free_port()
     # Nothing of the caller's configuration may point the stack at another cluster or
     # database; WORKFLOW_SANDBOX, set for every test's worker, is the one setting kept.
     settings = {name.upper() for name in Settings.model_fields} - {"WORKFLOW_SANDBOX"}
@@ -242,7 +244,7 @@ def stack(tmp_path: Path) -> Iterator[Stack]:
         "API_PORT": str(api_port),
         "EMBEDDED_TEMPORAL_PORT": str(free_port()),
         "EMBEDDED_TEMPORAL_UI_PORT": str(free_port()),
-        "INBOUND_SMTP_PORT": str(free_port()),
+        "INBOUND_SMTP_PORT": str(inbound_smtp_port),
         "MAIL_CATCHER_PORT": str(free_port()),
         "COLUMNS": "200",
         "PYTHONUNBUFFERED": "1",
@@ -256,7 +258,7 @@ def stack(tmp_path: Path) -> Iterator[Stack]:
             stdout=out,
             stderr=subprocess.STDOUT,
         )
-    running = Stack(process, log_file, var_dir, f"http://127.0.0.1:{api_port}")
+    running = Stack(process, log_file, var_dir, f"http://127.0.0.1:{api_port}", inbound_smtp_port)
     try:
         running.wait_for_log("Tierline is running")
         yield running
