@@ -135,6 +135,16 @@ def _threadable(message_id: str | None) -> str | None:
     return None
 
 
+def _attachment_lines(parsed: InboundMail) -> str:
+    """What came attached, for the case's timeline: the files kept (listed and downloadable
+    under the case) and those refused, with why."""
+    lines = [f"{a.filename} ({a.size:,} bytes)" for a in parsed.attachments]
+    text = f"\n\nAttached: {', '.join(lines)}" if lines else ""
+    if parsed.refusals:
+        text += "\n\nNot kept: " + "; ".join(parsed.refusals)
+    return text
+
+
 def _text(value: str, limit: int) -> str:
     return value if len(value) <= limit else value[: limit - 1] + "…"
 
@@ -236,7 +246,7 @@ class MailIntake:
     ) -> Outcome:
         severity = self._severity(organisation, parsed.severity)
         title = parsed.title
-        body = parsed.text.strip() or "(no text)"
+        body = (parsed.text.strip() or "(no text)") + _attachment_lines(parsed)
         if follows is not None:
             title = f"Follow-up to case #{follows}: {title}"
             body = f"This continues case #{follows}, which is closed.\n\n{body}"
@@ -279,7 +289,8 @@ class MailIntake:
         key: str,
     ) -> Outcome:
         view: CaseView = await read_case(self.engine, self.client, number)
-        message = _text((parsed.reply or parsed.text).strip() or "(no text)", MAX_TEXT)
+        text = (parsed.reply or parsed.text).strip() or "(no text)"
+        message = _text(text + _attachment_lines(parsed), MAX_TEXT)
         if view.status is CaseStatus.closed_out_of_scope:
             return await self._open(organisation, parsed, actor, key, follows=number)
         if view.status in (CaseStatus.resolved, CaseStatus.closed):

@@ -220,3 +220,52 @@ async def test_a_resolved_case_is_reopened_by_a_reply(door: MailDoor) -> None:
     await door.events_when(number, "reopened")
     assert (await read_case(door.engine, door.client, number)).status is not CaseStatus.resolved
     assert case.number == number
+
+
+async def test_attachments_are_named_in_the_timeline(door: MailDoor) -> None:
+    opened = await door.deliver(mail("Report", "First."), "ann@acme.example")
+    number = opened.case_number
+    reply = mail(f"Re: [Case #{number}] Report", "Here is the log.")
+    reply.add_attachment(b"line 1\n", maintype="text", subtype="plain", filename="app.log")
+    await door.deliver(reply, "ann@acme.example")
+    events = await door.events_when(number, "customer_replied")
+    (replied,) = [e for e in events if e.kind == "customer_replied"]
+    assert replied.reason is not None
+    assert "Attached: app.log (7 bytes)" in replied.reason
+
+
+async def test_a_flood_from_one_sender_is_ignored(door: MailDoor) -> None:
+    door.settings.mail_hourly_limit = 2
+    rows = [await door.deliver(mail(f"Spam {n}", "Again."), "ann@acme.example") for n in range(3)]
+    assert [row.status for row in rows] == [APPLIED, APPLIED, IGNORED]
+    assert rows[2].reason == "more than 2 mails within an hour from ann@acme.example"
+
+
+async def test_a_reply_to_a_case_closed_for_good_opens_a_follow_up(door: MailDoor) -> None:
+    from api import actions
+    from api.limits import KeyedLimiter
+    from models.case import Actor, Role
+    from models.registry import BY_ROUTE
+
+    opened = await door.deliver(mail("Proxy drops it", "Behind our proxy."), "ann@acme.example")
+    number = opened.case_number
+    assert number is not None
+    spec = BY_ROUTE["close-out-of-scope"]
+    body = {"exclusion": "third-party", "reason": "Their proxy."}
+    await actions.perform(
+        door.client,
+        KeyedLimiter(),
+        number,
+        spec,
+        actions.body_of(spec).model_validate(body),
+        Actor(id="bob", role=Role.agent),
+        None,
+    )
+    row = await door.deliver(
+        mail(f"Re: [Case #{number}] Proxy drops it", "Still."), "ann@acme.example"
+    )
+    assert row.status == APPLIED
+    assert row.case_number is not None and row.case_number != number
+    assert row.reason == f"follows closed case {number}"
+    follow_up = await read_case(door.engine, door.client, row.case_number)
+    assert follow_up.details.title == f"Follow-up to case #{number}: Proxy drops it"
