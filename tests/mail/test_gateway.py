@@ -225,6 +225,7 @@ async def test_a_resolved_case_is_reopened_by_a_reply(door: MailDoor) -> None:
 async def test_attachments_are_named_in_the_timeline(door: MailDoor) -> None:
     opened = await door.deliver(mail("Report", "First."), "ann@acme.example")
     number = opened.case_number
+    assert number is not None
     reply = mail(f"Re: [Case #{number}] Report", "Here is the log.")
     reply.add_attachment(b"line 1\n", maintype="text", subtype="plain", filename="app.log")
     await door.deliver(reply, "ann@acme.example")
