@@ -270,3 +270,40 @@ async def test_a_reply_to_a_case_closed_for_good_opens_a_follow_up(door: MailDoo
     assert row.reason == f"follows closed case {number}"
     follow_up = await read_case(door.engine, door.client, row.case_number)
     assert follow_up.details.title == f"Follow-up to case #{number}: Proxy drops it"
+
+
+async def test_recipient_routes_pick_the_organisation_of_a_shared_contact(door: MailDoor) -> None:
+    """Cal is a contact of both organisations: the address written to decides whose case
+    it is; an address with no route leaves the mail to an agent."""
+    from db.read_model import Organisation
+
+    with Session(door.engine) as session:
+        for organisation_id in ("acme", "globex"):
+            organisation = session.get(Organisation, organisation_id)
+            assert organisation is not None
+            organisation.contact_emails = [*organisation.contact_emails, "cal@both.example"]
+            session.add(organisation)
+        session.commit()
+    door.settings.mail_routes = {
+        "premier@tierline.example": "us-software-002:enterprise",
+        "fast@tierline.example": "short-sla",
+    }
+    premier = await door.deliver(
+        mail("Down", "All down.", sender="cal@both.example"),
+        "cal@both.example",
+        to="premier@tierline.example",
+    )
+    assert (premier.status, premier.organisation) == (APPLIED, "globex")
+    fast = await door.deliver(
+        mail("Slow", "A bit slow.", sender="cal@both.example"),
+        "cal@both.example",
+        to="fast@tierline.example",
+    )
+    assert (fast.status, fast.organisation) == (APPLIED, "acme")
+    unrouted = await door.deliver(
+        mail("Hello", "Which one?", sender="cal@both.example"),
+        "cal@both.example",
+        to="support@tierline.example",
+    )
+    assert unrouted.status == HELD
+    assert unrouted.reason == "cal@both.example is a contact of several organisations: acme, globex"
