@@ -178,6 +178,8 @@ async def main() -> None:
     from settings import get_settings
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    # aiosmtpd logs every SMTP command at INFO: the console keeps Tierline's own lines.
+    logging.getLogger("mail.log").setLevel(logging.WARNING)
     logging.getLogger("mail.log").setLevel(logging.WARNING)  # aiosmtpd: a line per command
     settings = get_settings()
     host, port = settings.mail_catcher_host, settings.mail_catcher_port

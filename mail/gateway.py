@@ -84,6 +84,8 @@ async def main() -> None:
 
     pin_time_zone_data()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    # aiosmtpd logs every SMTP command at INFO: the console keeps Tierline's own lines.
+    logging.getLogger("mail.log").setLevel(logging.WARNING)
     settings = get_settings()
     settings.check_for_production()
     engine = make_engine(settings.effective_database_url)
