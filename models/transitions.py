@@ -183,9 +183,20 @@ def _require(condition: bool, reason: str) -> None:
         raise Refused(reason)
 
 
+# A role as a 409's reason names it ("an agent may not do this").
+ROLE_NAMES = {
+    Role.customer: "a customer",
+    Role.agent: "an agent",
+    Role.release_manager: "a release manager",
+    Role.auditor: "an auditor",
+    Role.admin: "an admin",
+    Role.system: "Tierline itself",
+}
+
+
 def _require_role(actor: Actor, *roles: Role) -> None:
     allowed = (*roles, Role.admin)
-    _require(actor.role in allowed, f"a {actor.role.value} may not do this")
+    _require(actor.role in allowed, f"{ROLE_NAMES[actor.role]} may not do this")
 
 
 def _rca_owed(state: CaseState) -> bool:

@@ -432,10 +432,10 @@ ROLE_RULES = [
 # Spelled out, article and underscore included, as the 409 shows them.
 ROLE_REFUSED = {
     Role.customer: "a customer may not do this",
-    Role.agent: "a agent may not do this",
-    Role.release_manager: "a release_manager may not do this",
-    Role.auditor: "a auditor may not do this",
-    Role.system: "a system may not do this",
+    Role.agent: "an agent may not do this",
+    Role.release_manager: "a release manager may not do this",
+    Role.auditor: "an auditor may not do this",
+    Role.system: "Tierline itself may not do this",
 }
 
 ROLE_REFUSALS = [
