@@ -133,6 +133,11 @@ class Settings(BaseSettings):
         "is for the sender's organisation on that catalog or plan; other addresses "
         "consider every organisation the sender is a contact of",
     )
+    mail_workers: int = Field(
+        default=4,
+        ge=1,
+        description="Mails the gateway processes at once; one sender's always in order",
+    )
     mail_hourly_limit: int = Field(
         default=30, ge=1, description="Mails an hour from one sender before the rest are ignored"
     )

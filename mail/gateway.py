@@ -11,13 +11,16 @@ SIZE, so most clients refuse it themselves).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import signal
+from collections import Counter
+from collections.abc import AsyncIterator
 from typing import Any
 
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
-from mail.intake import MailIntake, parse, record
+from mail.intake import MailIntake, parse, record, sender_of
 
 log = logging.getLogger("tierline.mail")
 
@@ -25,7 +28,7 @@ log = logging.getLogger("tierline.mail")
 class GatewayHandler:
     """aiosmtpd's handler: keeps each mail, then hands it to the intake's queue."""
 
-    def __init__(self, intake: MailIntake, queue: asyncio.Queue[int]) -> None:
+    def __init__(self, intake: MailIntake, queue: asyncio.Queue[tuple[int, str]]) -> None:
         self.intake = intake
         self.queue = queue
 
@@ -43,26 +46,51 @@ class GatewayHandler:
             # Not recorded, so not accepted: the sending MTA keeps it and tries again.
             return "451 4.3.0 Could not store the message; try again later"
         if new:
-            self.queue.put_nowait(mail_id)
+            self.queue.put_nowait((mail_id, sender_of(parsed, sender)))
             return f"250 2.0.0 OK: recorded as mail {mail_id}"
         return f"250 2.0.0 OK: already recorded as mail {mail_id}"
 
 
-async def work(intake: MailIntake, queue: asyncio.Queue[int]) -> None:
-    """Process recorded mails one at a time, in the order they came."""
-    while True:
-        mail_id = await queue.get()
+class Lanes:
+    """One lock per sender, so a sender's mails are processed in the order they came (a
+    reply never overtakes the mail that opened its case) while other senders' mails are
+    processed beside them."""
+
+    def __init__(self) -> None:
+        self._locks: dict[str, asyncio.Lock] = {}
+        self._queued: Counter[str] = Counter()
+
+    @contextlib.asynccontextmanager
+    async def of(self, sender: str) -> AsyncIterator[None]:
+        lock = self._locks.setdefault(sender, asyncio.Lock())
+        self._queued[sender] += 1
         try:
-            await intake.process(mail_id)
+            async with lock:
+                yield
+        finally:
+            self._queued[sender] -= 1
+            if not self._queued[sender]:
+                del self._queued[sender], self._locks[sender]
+
+
+async def work(intake: MailIntake, queue: asyncio.Queue[tuple[int, str]], lanes: Lanes) -> None:
+    """Process recorded mails as they come; each sender's in order."""
+    while True:
+        mail_id, sender = await queue.get()
+        try:
+            # Taken before any await: the next mail of this sender queues behind this one.
+            async with lanes.of(sender):
+                await intake.process(mail_id)
         finally:
             queue.task_done()
 
 
 async def serve(intake: MailIntake, host: str, port: int) -> tuple[asyncio.Server, Any]:
-    """Listen for mail and start processing; returns the server and the worker task."""
-    queue: asyncio.Queue[int] = asyncio.Queue()
-    for mail_id in await asyncio.to_thread(intake.pending):
-        queue.put_nowait(mail_id)
+    """Listen for mail and start processing (MAIL_WORKERS mails at once); returns the
+    server and the task that processes."""
+    queue: asyncio.Queue[tuple[int, str]] = asyncio.Queue()
+    for item in await asyncio.to_thread(intake.pending):
+        queue.put_nowait(item)
     handler = GatewayHandler(intake, queue)
     limit = intake.settings.mail_max_bytes
     loop = asyncio.get_running_loop()
@@ -71,8 +99,13 @@ async def serve(intake: MailIntake, host: str, port: int) -> tuple[asyncio.Serve
         host=host,
         port=port,
     )
-    worker = asyncio.create_task(work(intake, queue))
-    return server, worker
+    lanes = Lanes()
+
+    async def processing() -> None:
+        workers = intake.settings.mail_workers
+        await asyncio.gather(*(work(intake, queue, lanes) for _ in range(workers)))
+
+    return server, asyncio.create_task(processing())
 
 
 async def main() -> None:

@@ -90,6 +90,11 @@ def parse(raw: bytes, settings: Settings) -> InboundMail:
     )
 
 
+def sender_of(parsed: InboundMail, envelope_sender: str) -> str:
+    """Whose mail it is: the From address, else the envelope's (lower-cased)."""
+    return (parsed.sender or envelope_sender or "").lower()[:320]
+
+
 def record(
     engine: Engine,
     raw: bytes,
@@ -102,7 +107,7 @@ def record(
     import hashlib
 
     row = InboundMailRecord(
-        sender=(parsed.sender or envelope_sender or "").lower()[:320],
+        sender=sender_of(parsed, envelope_sender),
         envelope_sender=envelope_sender[:320],
         recipients=[r.lower() for r in recipients],
         message_id=parsed.message_id[:255] if parsed.message_id else None,
@@ -512,18 +517,16 @@ class MailIntake:
             )
             session.commit()
 
-    def pending(self) -> list[int]:
-        """Mails recorded but not processed: what a crash left behind."""
+    def pending(self) -> list[tuple[int, str]]:
+        """Mails recorded but not processed (what a crash left behind), oldest first, with
+        their senders."""
         with Session(self.engine) as session:
-            return [
-                mail_id
-                for mail_id in session.exec(
-                    select(InboundMailRecord.id)
-                    .where(InboundMailRecord.status == RECEIVED)
-                    .order_by(col(InboundMailRecord.id))
-                ).all()
-                if mail_id is not None
-            ]
+            rows = session.exec(
+                select(InboundMailRecord.id, InboundMailRecord.sender)
+                .where(InboundMailRecord.status == RECEIVED)
+                .order_by(col(InboundMailRecord.id))
+            ).all()
+        return [(mail_id, sender) for mail_id, sender in rows if mail_id is not None]
 
 
 def row_name(actor: Actor) -> str:

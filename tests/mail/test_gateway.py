@@ -307,3 +307,25 @@ async def test_recipient_routes_pick_the_organisation_of_a_shared_contact(door: 
     )
     assert unrouted.status == HELD
     assert unrouted.reason == "cal@both.example is a contact of several organisations: acme, globex"
+
+
+async def test_a_senders_mails_are_applied_in_the_order_they_came(door: MailDoor) -> None:
+    """The gateway processes several mails at once, but never a reply before the mail it
+    answers: both arrive before either is processed, and the reply still finds the case."""
+    first = mail("Backups fail", "Since Sunday.", message_id="<backup-1@acme.example>")
+    answer = mail(
+        "Re: Backups fail",
+        "And Monday.",
+        message_id="<backup-2@acme.example>",
+        In_Reply_To="<backup-1@acme.example>",
+    )
+    others = [mail(f"Other {n}", "Unrelated.", sender="Al <al@acme.example>") for n in range(3)]
+    answers = [
+        await asyncio.to_thread(door.send, message, "x@acme.example")
+        for message in (first, answer, *others)
+    ]
+    ids = [int(text.rsplit(" ", 1)[-1]) for text in answers]
+    rows = [await door.processed(mail_id) for mail_id in ids]
+    assert [row.status for row in rows] == [APPLIED] * 5
+    assert rows[1].case_number == rows[0].case_number
+    assert len({row.case_number for row in rows}) == 4
