@@ -21,14 +21,18 @@ from typing import Any
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
 from mail.intake import MailIntake, parse, record, sender_of
+from mail.parse import InboundMail
 
 log = logging.getLogger("tierline.mail")
+# A recorded mail waiting to be processed: its id, its sender, and what the gateway read
+# of it when it came (None for one a crash left behind).
+Queued = tuple[int, str, InboundMail | None]
 
 
 class GatewayHandler:
     """aiosmtpd's handler: keeps each mail, then hands it to the intake's queue."""
 
-    def __init__(self, intake: MailIntake, queue: asyncio.Queue[tuple[int, str]]) -> None:
+    def __init__(self, intake: MailIntake, queue: asyncio.Queue[Queued]) -> None:
         self.intake = intake
         self.queue = queue
 
@@ -46,7 +50,7 @@ class GatewayHandler:
             # Not recorded, so not accepted: the sending MTA keeps it and tries again.
             return "451 4.3.0 Could not store the message; try again later"
         if new:
-            self.queue.put_nowait((mail_id, sender_of(parsed, sender)))
+            self.queue.put_nowait((mail_id, sender_of(parsed, sender), parsed))
             return f"250 2.0.0 OK: recorded as mail {mail_id}"
         return f"250 2.0.0 OK: already recorded as mail {mail_id}"
 
@@ -73,14 +77,14 @@ class Lanes:
                 del self._queued[sender], self._locks[sender]
 
 
-async def work(intake: MailIntake, queue: asyncio.Queue[tuple[int, str]], lanes: Lanes) -> None:
+async def work(intake: MailIntake, queue: asyncio.Queue[Queued], lanes: Lanes) -> None:
     """Process recorded mails as they come; each sender's in order."""
     while True:
-        mail_id, sender = await queue.get()
+        mail_id, sender, parsed = await queue.get()
         try:
             # Taken before any await: the next mail of this sender queues behind this one.
             async with lanes.of(sender):
-                await intake.process(mail_id)
+                await intake.process(mail_id, parsed)
         finally:
             queue.task_done()
 
@@ -88,9 +92,9 @@ async def work(intake: MailIntake, queue: asyncio.Queue[tuple[int, str]], lanes:
 async def serve(intake: MailIntake, host: str, port: int) -> tuple[asyncio.Server, Any]:
     """Listen for mail and start processing (MAIL_WORKERS mails at once); returns the
     server and the task that processes."""
-    queue: asyncio.Queue[tuple[int, str]] = asyncio.Queue()
-    for item in await asyncio.to_thread(intake.pending):
-        queue.put_nowait(item)
+    queue: asyncio.Queue[Queued] = asyncio.Queue()
+    for mail_id, sender in await asyncio.to_thread(intake.pending):
+        queue.put_nowait((mail_id, sender, None))
     handler = GatewayHandler(intake, queue)
     limit = intake.settings.mail_max_bytes
     loop = asyncio.get_running_loop()

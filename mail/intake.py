@@ -182,13 +182,14 @@ class MailIntake:
 
     # -- the pipeline -----------------------------------------------------------------
 
-    async def process(self, mail_id: int) -> Outcome | None:
-        """Process a recorded mail once; None when it was processed already."""
+    async def process(self, mail_id: int, parsed: InboundMail | None = None) -> Outcome | None:
+        """Process a recorded mail once (`parsed`: what the gateway read of it already);
+        None when it was processed already."""
         row = await asyncio.to_thread(self._load, mail_id)
         if row is None or row.status != RECEIVED:
             return None
         try:
-            outcome = await self._decide_and_apply(row)
+            outcome = await self._decide_and_apply(row, parsed or parse(row.raw, self.settings))
         except Exception as err:  # kept and reported, never dropped
             log.exception("mail %s from %s could not be processed", mail_id, row.sender)
             outcome = Outcome(FAILED, f"{type(err).__name__}: {err}"[:1000])
@@ -203,8 +204,7 @@ class MailIntake:
         )
         return outcome
 
-    async def _decide_and_apply(self, row: InboundMailRecord) -> Outcome:
-        parsed = parse(row.raw, self.settings)
+    async def _decide_and_apply(self, row: InboundMailRecord, parsed: InboundMail) -> Outcome:
         if parsed.automatic:
             return Outcome(IGNORED, f"automatic mail: {parsed.automatic}")
         if await asyncio.to_thread(self._flooding, row):
