@@ -24,6 +24,7 @@ mail again, after a crash or by a second gateway, finds what the first run did.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 import re
 from dataclasses import dataclass
@@ -38,7 +39,7 @@ from temporalio.client import Client
 
 from api import actions
 from api.cases import open_case, read_case
-from api.errors import Conflict, InvalidField, NotFound, QuotaExhausted, TierlineError
+from api.errors import Conflict, InvalidField, NotFound, TierlineError
 from api.limits import KeyedLimiter
 from db.read_model import (
     AttachmentRecord,
@@ -62,7 +63,6 @@ from models.case import (
 )
 from models.commands import CustomerReply, ReopenCase
 from models.registry import BY_COMMAND
-from policies.resolution import resolve_plan
 from settings import Settings
 
 log = logging.getLogger("tierline.mail")
@@ -104,8 +104,6 @@ def record(
 ) -> tuple[int, bool]:
     """Keep the mail; returns its id and whether it is new (the same Message-ID from the
     same sender delivered again is the mail already kept)."""
-    import hashlib
-
     row = InboundMailRecord(
         sender=sender_of(parsed, envelope_sender),
         envelope_sender=envelope_sender[:320],
@@ -220,25 +218,35 @@ class MailIntake:
             names = ", ".join(sorted(o.id for o in organisations))
             return Outcome(HELD, f"{row.sender} is a contact of several organisations: {names}")
         organisation = organisations[0]
-        key = parsed.message_id or f"digest:{row.digest}"
-        actor = Actor(id=f"mail:{row.sender}"[:200], role=Role.customer)
         number = await asyncio.to_thread(self._thread_case, organisation.id, parsed)
         try:
-            if number is not None:
-                outcome = await self._continue(number, organisation, parsed, actor, key)
-            else:
-                outcome = await self._open(organisation, parsed, actor, key, follows=None)
-        except QuotaExhausted as err:
+            outcome = await self._apply(row, organisation, parsed, number)
+        except TierlineError as err:  # the quota, or any rule of the API
             return Outcome(REFUSED, err.detail, organisation.id)
-        except TierlineError as err:
-            return Outcome(REFUSED, err.detail, organisation.id)
+        if parsed.refusals:
+            refused = "; ".join(parsed.refusals)
+            outcome.reason = f"{outcome.reason}; {refused}" if outcome.reason else refused
+        return outcome
+
+    async def _apply(
+        self,
+        row: InboundMailRecord,
+        organisation: Organisation,
+        parsed: InboundMail,
+        number: int | None,
+    ) -> Outcome:
+        """The mail as the customer's: it continues case `number`, or opens a case when
+        None; its attachments are kept with the case."""
+        key = parsed.message_id or f"digest:{row.digest}"
+        actor = Actor(id=f"mail:{row.sender}"[:200], role=Role.customer)
+        if number is not None:
+            outcome = await self._continue(number, organisation, parsed, actor, key)
+        else:
+            outcome = await self._open(organisation, parsed, actor, key, follows=None)
         if outcome.case_number is not None and parsed.attachments:
             await asyncio.to_thread(
                 self._keep_attachments, row, organisation.id, outcome.case_number, parsed
             )
-        if parsed.refusals:
-            refused = "; ".join(parsed.refusals)
-            outcome.reason = f"{outcome.reason}; {refused}" if outcome.reason else refused
         return outcome
 
     async def _open(
@@ -322,13 +330,7 @@ class MailIntake:
         continue case `number` (that organisation's), or open a case when None. With
         `add_contact`, the sender becomes one of the organisation's contacts, so their
         next mail goes straight to a case."""
-        row = await asyncio.to_thread(self._load, mail_id)
-        if row is None:
-            raise NotFound(f"mail {mail_id} does not exist")
-        if row.status not in (HELD, FAILED, REFUSED):
-            raise Conflict(
-                f"mail {mail_id} is {row.status}; only held, failed or refused mail is accepted"
-            )
+        row = await self._undecided(mail_id, "accepted")
         organisation = await asyncio.to_thread(self._organisation, organisation_id)
         if number is not None:
             case = await asyncio.to_thread(self._case_organisation, number)
@@ -336,32 +338,27 @@ class MailIntake:
                 raise InvalidField("body.case", f"case {number} is not {organisation.id}'s")
         if add_contact:
             await asyncio.to_thread(self._add_contact, organisation.id, row.sender)
-        parsed = parse(row.raw, self.settings)
-        key = parsed.message_id or f"digest:{row.digest}"
-        actor = Actor(id=f"mail:{row.sender}"[:200], role=Role.customer)
-        if number is not None:
-            outcome = await self._continue(number, organisation, parsed, actor, key)
-        else:
-            outcome = await self._open(organisation, parsed, actor, key, follows=None)
-        if outcome.case_number is not None and parsed.attachments:
-            await asyncio.to_thread(
-                self._keep_attachments, row, organisation.id, outcome.case_number, parsed
-            )
+        outcome = await self._apply(row, organisation, parse(row.raw, self.settings), number)
         outcome.reason = "accepted by an agent"
         await asyncio.to_thread(self._finish, mail_id, outcome, row.status)
         return outcome
 
     async def discard(self, mail_id: int) -> None:
+        row = await self._undecided(mail_id, "discarded")
+        await asyncio.to_thread(
+            self._finish, mail_id, Outcome(DISCARDED, "discarded by an agent"), row.status
+        )
+
+    async def _undecided(self, mail_id: int, verb: str) -> InboundMailRecord:
+        """The mail an agent decides on: 404 unknown, 409 unless held, failed or refused."""
         row = await asyncio.to_thread(self._load, mail_id)
         if row is None:
             raise NotFound(f"mail {mail_id} does not exist")
         if row.status not in (HELD, FAILED, REFUSED):
             raise Conflict(
-                f"mail {mail_id} is {row.status}; only held, failed or refused mail is discarded"
+                f"mail {mail_id} is {row.status}; only held, failed or refused mail is {verb}"
             )
-        await asyncio.to_thread(
-            self._finish, mail_id, Outcome(DISCARDED, "discarded by an agent"), row.status
-        )
+        return row
 
     # -- lookups (database, in a thread) ------------------------------------------------
 
@@ -459,14 +456,9 @@ class MailIntake:
         return None
 
     def _severity(self, organisation: Organisation, asked: str | None) -> str:
-        """The plan's severity the mail asks for (any case), else its least urgent."""
-        plan = resolve_plan(
-            self.catalogs[organisation.catalog],
-            organisation.plan,
-            datetime.now(UTC),
-            organisation.addons,
-        )
-        known = [level.id for level in plan.severities]
+        """The plan's severity the mail asks for (any case), else its least urgent: the
+        catalog's scale, which every plan of it uses in order (no plan to resolve)."""
+        known = [level.id for level in self.catalogs[organisation.catalog].severities]
         if asked:
             for level in known:
                 if level.lower() == asked.strip().lower():
