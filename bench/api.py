@@ -309,15 +309,10 @@ class Child:
         self._out.close()
 
 
-@dataclass
-class Stack:
-    """The dev server, the Tierline worker, the API and the peer worker."""
+class RunsChildren:
+    """What a bench's stack does with the processes it started: fail fast if one died,
+    and read their CPU (and the bench's own)."""
 
-    workdir: Path
-    address: str
-    api_url: str
-    peer_queue: str
-    database: Path
     children: dict[str, Child]
 
     def check(self) -> None:
@@ -330,6 +325,18 @@ class Stack:
             **{name: cpu_seconds(child.pid) for name, child in self.children.items()},
             "bench": own.user + own.system,
         }
+
+
+@dataclass
+class Stack(RunsChildren):
+    """The dev server, the Tierline worker, the API and the peer worker."""
+
+    workdir: Path
+    address: str
+    api_url: str
+    peer_queue: str
+    database: Path
+    children: dict[str, Child]
 
 
 def start_server(workdir: Path, dynamic_config: list[str]) -> tuple[Child, str]:

@@ -68,9 +68,9 @@ from typing import Any
 from bench.api import (
     Child,
     Http,
+    RunsChildren,
     catalogs,
     cpu_pressure,
-    cpu_seconds,
     expect,
     free_port,
     machine,
@@ -102,7 +102,7 @@ def contact(lane: int) -> str:
 
 
 @dataclass
-class Stack:
+class Stack(RunsChildren):
     """The dev server, the worker, the API, the mail catcher and the mail gateway."""
 
     workdir: Path
@@ -111,17 +111,6 @@ class Stack:
     database: Path
     outbox: Path
     children: dict[str, Child]
-
-    def check(self) -> None:
-        for child in self.children.values():
-            child.check()
-
-    def cpu(self) -> dict[str, float]:
-        own = os.times()
-        return {
-            **{name: cpu_seconds(child.pid) for name, child in self.children.items()},
-            "bench": own.user + own.system,
-        }
 
 
 @contextlib.contextmanager
