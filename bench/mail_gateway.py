@@ -37,13 +37,8 @@ from __future__ import annotations
 import os
 import sys
 
-# This file is named like the standard library's `email` package, which smtplib and
-# importlib.metadata import: run as a script, its directory would come first on the path
-# and this file would be imported as `email`. The project root takes its place before
-# anything imports `email`.
-BENCH_DIR = os.path.dirname(os.path.abspath(__file__))
-ROOT_DIR = os.path.dirname(BENCH_DIR)
-sys.path[:] = [entry for entry in sys.path if os.path.abspath(entry or os.curdir) != BENCH_DIR]
+# Run as a script, the project root must be importable (`bench.api`, the product).
+ROOT_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if ROOT_DIR not in sys.path:
     sys.path.insert(0, ROOT_DIR)
 
@@ -214,7 +209,7 @@ def title(index: int) -> str:
 
 def details(index: int) -> str:
     return (
-        f"Opened by bench/email.py (open {index}) to time the e-mail door against the API; "
+        f"Opened by bench/mail_gateway.py (open {index}) to time the e-mail door against the API; "
         "nobody works on it."
     )
 
