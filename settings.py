@@ -142,6 +142,24 @@ class Settings(BaseSettings):
         default=30, ge=1, description="Mails an hour from one sender before the rest are ignored"
     )
 
+    session_idle_minutes: int = Field(
+        default=30, ge=1, description="A console session not used for this long ends"
+    )
+    session_max_hours: int = Field(
+        default=12, ge=1, description="A console session ends this long after sign-in"
+    )
+    secure_cookies: bool = Field(
+        default=False,
+        description="Mark session cookies Secure whatever the request's scheme (behind a "
+        "TLS-terminating proxy that does not forward it); https requests always get it",
+    )
+    sign_in_limit: int = Field(
+        default=5, ge=1, description="Failed sign-ins per user in 15 minutes before a wait"
+    )
+    sign_in_address_limit: int = Field(
+        default=20, ge=1, description="Failed sign-ins per client address in 15 minutes"
+    )
+
     worker_max_cached_workflows: int = Field(
         default=1000,
         ge=0,

@@ -70,7 +70,7 @@ class CaseProjection:
             ) from err
 
     def _store(self, event: CaseProjected, clean: bool) -> None:
-        from db.read_model import storable, write_lock
+        from db.read_model import storable, utcnow, write_lock
 
         view = event.view
         events = [
@@ -104,6 +104,7 @@ class CaseProjection:
             "updated_at": view.updated_at,
             "seq": view.seq,
             "view": view.model_dump(mode="json"),
+            "projected_at": utcnow(),
         }
         if not clean:
             events, row = storable(events), storable(row)
@@ -208,4 +209,5 @@ CHANGING = (
     "updated_at",
     "seq",
     "view",
+    "projected_at",
 )

@@ -31,6 +31,8 @@ from mail.intake import MailIntake
 from policies.loading import load_catalogs
 from runtime import connect, pin_time_zone_data
 from settings import Settings, get_settings
+from web import app as web
+from web.live import CaseFeed
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -51,9 +53,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.mail = MailIntake(
             app.state.engine, app.state.temporal, settings, app.state.catalogs, app.state.limiter
         )
+        app.state.feed = CaseFeed(app.state.engine)
         async with registered(app.state.engine) as instance:
             app.state.instance = instance
             yield
+        await app.state.feed.close()
         app.state.engine.dispose()
 
     # /docs and /redoc load Swagger UI and ReDoc from the package, not from a CDN.
@@ -79,6 +83,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(notices.router)
     app.include_router(audit.router)
     app.include_router(mail.router)
+    web.install(app)
     return app
 
 

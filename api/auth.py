@@ -17,7 +17,7 @@ from sqlmodel import Session, select
 
 from api.deps import EngineDep
 from api.errors import Forbidden, Unauthenticated
-from db.read_model import ApiToken, User
+from db.read_model import ApiToken, User, WebSession
 from models.case import Actor, Role
 
 TOKEN_PREFIX = "tl_"
@@ -122,32 +122,60 @@ def require(*roles: Role) -> Any:
     return Depends(check)
 
 
-def bootstrap_admin(engine: Engine, var_dir: Path) -> str | None:
-    """Create the first admin and its token when there is no admin yet.
+ADMIN_PASSWORD_FILE = "admin-password"
 
-    The token goes to `var/admin-token` (mode 600) for the embedded stack; it is
-    returned so the launcher can print it. Returns None when an admin exists.
+
+def _secret_file(var_dir: Path, name: str, value: str) -> None:
+    var_dir.mkdir(parents=True, exist_ok=True)
+    path = var_dir / name
+    path.write_text(value + "\n")
+    path.chmod(0o600)
+
+
+def bootstrap_admin(engine: Engine, var_dir: Path) -> str | None:
+    """Create the first admin, its token and a first-login console password when there is
+    no admin yet.
+
+    The token goes to `var/admin-token` and the password to `var/admin-password` (mode
+    600) for the embedded stack; the token is returned so the launcher can print it.
+    Returns None when an admin exists.
     """
+    # Imported here: web.sessions builds on this module.
+    from web import passwords
+
     with Session(engine) as session:
         if session.exec(select(User).where(User.role == Role.admin.value)).first() is not None:
             return None
-        session.add(User(id="admin", name="Administrator", role=Role.admin.value))
+        password = passwords.new_password()
+        session.add(
+            User(
+                id="admin",
+                name="Administrator",
+                role=Role.admin.value,
+                password_hash=passwords.hash_password(password),
+                password_set_at=datetime.now(UTC),
+            )
+        )
         try:
             session.commit()
         except IntegrityError:
             return None  # another process bootstrapped at the same moment
         _, token = issue_token(session, "admin", label="bootstrap")
-    var_dir.mkdir(parents=True, exist_ok=True)
-    path = var_dir / "admin-token"
-    path.write_text(token + "\n")
-    path.chmod(0o600)
+    _secret_file(var_dir, "admin-token", token)
+    _secret_file(var_dir, ADMIN_PASSWORD_FILE, password)
     return token
 
 
 def revoke(session: Session, token_id: int) -> ApiToken | None:
+    """Revoke a token; the user's console sessions end with it (revoking is how an admin
+    cuts a user off)."""
     row = session.get(ApiToken, token_id)
     if row is not None and row.revoked_at is None:
         row.revoked_at = datetime.now(UTC)
         session.add(row)
+        for web_session in session.exec(
+            select(WebSession).where(WebSession.user_id == row.user_id)
+        ).all():
+            session.delete(web_session)
         session.commit()
     return row

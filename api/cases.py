@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -39,6 +39,7 @@ from models.case import (
     Role,
     case_workflow_id,
 )
+from models.clocks import ClockView
 from models.quota import QuotaPeriod, ReserveSlot, SlotReserved, quota_workflow_id
 from policies.business_time import parse_zone
 from policies.format import Catalog
@@ -417,3 +418,43 @@ def timeline(engine: Engine, number: int, public_only: bool) -> list[TimelineEnt
             query = query.where(col(CaseEventRecord.public).is_(True))
         rows = session.exec(query.order_by(col(CaseEventRecord.seq))).all()
         return [TimelineEntry.model_validate(row, from_attributes=True) for row in rows]
+
+
+@dataclass(frozen=True)
+class QueueRow:
+    """A case of a work queue and its clocks, as a screen shows them."""
+
+    summary: CaseSummary
+    clocks: list[ClockView]
+
+
+def queue_page(
+    engine: Engine, filters: CaseFilters, limit: int, offset: int
+) -> tuple[list[QueueRow], int, bool]:
+    """Open cases matching `filters`, nearest SLA due instant first (none last), with
+    their clocks; and how many match (counted up to `TEXT_COUNT_CAP` with text)."""
+    if not filters.statuses:
+        filters = replace(filters, statuses=[CaseStatus(status) for status in QUEUE_STATUSES])
+    listing = _listing(engine, filters)
+    with Session(engine) as session:
+        if filters.text:
+            matches = listing.select(literal(1)).limit(TEXT_COUNT_CAP + 1).subquery()
+            counted = session.exec(select(func.count()).select_from(matches)).one()
+            total, capped = min(counted, TEXT_COUNT_CAP), counted > TEXT_COUNT_CAP
+        else:
+            total, capped = session.exec(listing.select(func.count())).one(), False
+        rows = session.exec(
+            listing.select(*SUMMARY_COLUMNS, col(CaseRecord.view))
+            .order_by(col(CaseRecord.next_due_at).is_(None), col(CaseRecord.next_due_at))
+            .limit(limit)
+            .offset(offset)
+        ).all()
+    page = []
+    for row in rows:
+        *columns, view = row
+        summary = CaseSummary.model_validate(
+            dict(zip(CaseSummary.model_fields, columns, strict=True))
+        )
+        clocks = [ClockView.model_validate(clock) for clock in view.get("clocks", [])]
+        page.append(QueueRow(summary, clocks))
+    return page, total, capped

@@ -158,6 +158,14 @@ class TokenCreate(BaseModel):
     label: str = Field(default="", max_length=200)
 
 
+class PasswordSet(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    password: str = Field(
+        min_length=12, max_length=200, description="At least 12 characters; Argon2-hashed"
+    )
+
+
 class TokenRead(BaseModel):
     id: int
     user_id: str

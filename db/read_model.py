@@ -89,6 +89,38 @@ class User(SQLModel, table=True):
     organisation: str | None = Field(default=None, index=True, description="customers only")
     tiers: list[int] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
     created_at: datetime = Field(default_factory=utcnow)
+    # Argon2 (web/passwords.py); None: the user cannot sign in to the console or portal.
+    password_hash: str | None = None
+    password_set_at: datetime | None = None
+
+
+class WebSession(SQLModel, table=True):
+    """A signed-in browser: the cookie's SHA-256, never the cookie itself. It ends at
+    sign-out, when idle too long, and when the user's password or tokens change."""
+
+    __tablename__ = "web_sessions"
+
+    digest: str = Field(primary_key=True, max_length=64)
+    user_id: str = Field(index=True, foreign_key="users.id", max_length=200)
+    csrf_token: str = Field(max_length=64, description="every form of the session sends it")
+    address: str = Field(max_length=64, description="the client address at sign-in")
+    created_at: datetime = Field(default_factory=utcnow)
+    seen_at: datetime = Field(default_factory=utcnow)
+
+
+class SignInFailure(SQLModel, table=True):
+    """A failed sign-in, counted per user and per address to slow down guessing."""
+
+    __tablename__ = "sign_in_failures"
+    __table_args__ = (
+        Index("ix_sign_in_failures_user_id_at", "user_id", "at"),
+        Index("ix_sign_in_failures_address_at", "address", "at"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    user_id: str = Field(max_length=200)
+    address: str = Field(max_length=64)
+    at: datetime = Field(default_factory=utcnow)
 
 
 class ApiToken(SQLModel, table=True):
@@ -166,6 +198,9 @@ class CaseRecord(SQLModel, table=True):
     updated_at: datetime
     seq: int
     view: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
+    # When the projection last wrote the row (its own clock): the live feed
+    # (web/live.py) polls for rows written since it last looked.
+    projected_at: datetime | None = Field(default=None, index=True)
 
 
 # Text search over cases' title and details, kept by the migrations outside the models:

@@ -15,7 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
-from models.case import Role
+from models.case import FINAL, WORKING, CaseStatus, Role
 from models.clocks import ClockEventKind
 from models.commands import (
     AddInternalNote,
@@ -101,6 +101,9 @@ class CaseCommandSpec:
     route: str | None = None
     cli: str | None = None
     cli_arguments: tuple[CliArgument, ...] = ()
+    # The statuses in which the command can apply: screens offer it only there. The
+    # workflow decides (`transitions.handle`), with reasons a status alone cannot give.
+    statuses: frozenset[CaseStatus] = frozenset(CaseStatus)
 
     @property
     def route_name(self) -> str:
@@ -112,6 +115,10 @@ def _positional(field: str, metavar: str | None = None) -> CliArgument:
 
 
 AGENT = (Role.agent,)
+OPEN = frozenset(CaseStatus) - FINAL
+UNRESOLVED = OPEN - {CaseStatus.resolved}
+IN_WORK = WORKING | {CaseStatus.waiting_on_customer}
+RESOLVED = frozenset({CaseStatus.resolved})
 COMMANDS: tuple[CaseCommandSpec, ...] = (
     CaseCommandSpec(
         AssignCase,
@@ -122,6 +129,7 @@ COMMANDS: tuple[CaseCommandSpec, ...] = (
         route="assign",
         cli="assign",
         cli_arguments=(_positional("assignee"),),
+        statuses=OPEN,
     ),
     CaseCommandSpec(
         RespondPublicly,
@@ -132,6 +140,7 @@ COMMANDS: tuple[CaseCommandSpec, ...] = (
         route="respond",
         cli="respond",
         cli_arguments=(_positional("message"),),
+        statuses=UNRESOLVED,
     ),
     CaseCommandSpec(
         AddInternalNote,
@@ -142,6 +151,7 @@ COMMANDS: tuple[CaseCommandSpec, ...] = (
         route="notes",
         cli="note",
         cli_arguments=(_positional("note", "NOTE"),),
+        statuses=OPEN,
     ),
     CaseCommandSpec(
         RequestInformation,
@@ -152,6 +162,7 @@ COMMANDS: tuple[CaseCommandSpec, ...] = (
         route="request-information",
         cli="request-info",
         cli_arguments=(_positional("message"),),
+        statuses=WORKING,
     ),
     CaseCommandSpec(
         CustomerReply,
@@ -162,6 +173,7 @@ COMMANDS: tuple[CaseCommandSpec, ...] = (
         route="reply",
         cli="reply",
         cli_arguments=(_positional("message"),),
+        statuses=UNRESOLVED,
     ),
     CaseCommandSpec(
         EscalateTier,
@@ -172,6 +184,7 @@ COMMANDS: tuple[CaseCommandSpec, ...] = (
         route="escalate",
         cli="escalate",
         cli_arguments=(CliArgument("tier"), CliArgument("reason")),
+        statuses=IN_WORK,
     ),
     CaseCommandSpec(
         ChangeSeverity,
@@ -182,6 +195,7 @@ COMMANDS: tuple[CaseCommandSpec, ...] = (
         route="severity",
         cli="severity",
         cli_arguments=(_positional("severity"), CliArgument("reason")),
+        statuses=OPEN,
     ),
     CaseCommandSpec(
         RequestManagementEscalation,
@@ -192,6 +206,7 @@ COMMANDS: tuple[CaseCommandSpec, ...] = (
         route="management-escalation",
         cli="management-escalation",
         cli_arguments=(CliArgument("reason"),),
+        statuses=OPEN,
     ),
     CaseCommandSpec(
         ResolveCase,
@@ -202,6 +217,7 @@ COMMANDS: tuple[CaseCommandSpec, ...] = (
         route="resolve",
         cli="resolve",
         cli_arguments=(CliArgument("summary"), CliArgument("root_cause_analysis", flag="rca")),
+        statuses=IN_WORK,
     ),
     CaseCommandSpec(
         ConfirmResolution,
@@ -212,6 +228,7 @@ COMMANDS: tuple[CaseCommandSpec, ...] = (
         route="confirm",
         cli="confirm",
         cli_arguments=(CliArgument("comment"),),
+        statuses=RESOLVED,
     ),
     CaseCommandSpec(
         CloseCase,
@@ -222,6 +239,7 @@ COMMANDS: tuple[CaseCommandSpec, ...] = (
         route="close",
         cli="close",
         cli_arguments=(CliArgument("reason"),),
+        statuses=RESOLVED,
     ),
     CaseCommandSpec(
         ReopenCase,
@@ -232,6 +250,7 @@ COMMANDS: tuple[CaseCommandSpec, ...] = (
         route="reopen",
         cli="reopen",
         cli_arguments=(CliArgument("reason"),),
+        statuses=frozenset({CaseStatus.resolved, CaseStatus.closed}),
     ),
     CaseCommandSpec(
         CloseOutOfScope,
@@ -242,6 +261,7 @@ COMMANDS: tuple[CaseCommandSpec, ...] = (
         route="close-out-of-scope",
         cli="out-of-scope",
         cli_arguments=(CliArgument("exclusion"), CliArgument("reason")),
+        statuses=IN_WORK,
     ),
     CaseCommandSpec(
         LinkRelease,
@@ -249,6 +269,7 @@ COMMANDS: tuple[CaseCommandSpec, ...] = (
         (Role.release_manager, Role.agent),
         "Join a release (sent by the release routes: the case first, then the release).",
         (EventKind.release_linked,),
+        statuses=IN_WORK,
     ),
     CaseCommandSpec(
         UnlinkRelease,
@@ -256,6 +277,7 @@ COMMANDS: tuple[CaseCommandSpec, ...] = (
         (Role.release_manager, Role.agent),
         "Leave the release the case is linked to.",
         (EventKind.release_unlinked,),
+        statuses=OPEN,
     ),
 )
 

@@ -47,6 +47,8 @@ TABLES = {
     "inbound_mail",
     "attachments",
     "projection_failures",
+    "web_sessions",
+    "sign_in_failures",
 }
 
 

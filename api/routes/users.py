@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path, status
+from fastapi import APIRouter, Path, Response, status
 from sqlmodel import col, select
 
 from api import auth
@@ -12,9 +12,10 @@ from api.auth import require
 from api.deps import MAX_ID, SessionDep
 from api.errors import Conflict, InvalidField, NotFound
 from api.idempotency import IDEMPOTENT
-from api.schemas import TokenCreate, TokenCreated, TokenRead, UserCreate, UserRead
+from api.schemas import PasswordSet, TokenCreate, TokenCreated, TokenRead, UserCreate, UserRead
 from db.read_model import ApiToken, Organisation, User
 from models.case import Role
+from web import passwords, sessions
 
 router = APIRouter(tags=["users"], dependencies=[require()])
 
@@ -43,6 +44,24 @@ def list_users(session: SessionDep) -> list[UserRead]:
     """Every user."""
     rows = session.exec(select(User).order_by(col(User.id))).all()
     return [UserRead.model_validate(row, from_attributes=True) for row in rows]
+
+
+@router.put(
+    "/users/{user_id}/password",
+    status_code=status.HTTP_204_NO_CONTENT,
+    responses={204: {"description": "Set; the user's console sessions have ended"}},
+)
+def set_password(user_id: str, body: PasswordSet, session: SessionDep) -> Response:
+    """Set or reset a user's console password; their open sessions end."""
+    user = session.get(User, user_id)
+    if user is None:
+        raise NotFound(f"user {user_id} does not exist")
+    wrong = passwords.problem(body.password)
+    if wrong is not None:
+        raise InvalidField("body.password", wrong)
+    sessions.set_password(session, user, body.password)
+    session.commit()
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
 @router.post(

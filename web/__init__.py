@@ -1,0 +1,1 @@
+"""Tierline's web pages: the agent console (`/console`), signed in with a password."""

@@ -1,0 +1,65 @@
+"""Mounts the web pages on the API's application: routes, static assets, headers, and
+error pages in place of problem documents under the web prefixes."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.staticfiles import StaticFiles
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.responses import RedirectResponse, Response
+
+from api.errors import TierlineError
+from web import security
+from web.console import base, cases, events, queues, signin
+from web.render import STATIC
+
+ROUTERS = (signin.router, queues.router, cases.router, events.router)
+
+
+def _html_errors(app: FastAPI) -> None:
+    """Under the web prefixes a refusal is a page (or, without a session, the sign-in
+    form); elsewhere the API's problem document as before."""
+    api_handlers = dict(app.exception_handlers)
+
+    def wrap(kind: type[Exception]) -> None:
+        api_handler = api_handlers[kind]
+
+        async def handler(request: Request, exc: Exception) -> Response:
+            if not request.url.path.startswith(security.WEB_PREFIXES):
+                response: Response = await api_handler(request, exc)
+                return response
+            if isinstance(exc, TierlineError):
+                status_code, detail = exc.status, exc.detail
+            elif isinstance(exc, StarletteHTTPException):
+                status_code, detail = exc.status_code, str(exc.detail)
+            elif isinstance(exc, RequestValidationError):
+                status_code = 422
+                detail = "; ".join(
+                    f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()
+                )
+            else:
+                status_code, detail = 400, str(exc)
+            return base.page(request, None, "console/error.html", status_code, detail=detail)
+
+        app.add_exception_handler(kind, handler)
+
+    for kind in (TierlineError, StarletteHTTPException, RequestValidationError):
+        wrap(kind)
+
+    @app.exception_handler(base.SignInNeeded)
+    async def _sign_in(request: Request, exc: base.SignInNeeded) -> Response:
+        return RedirectResponse(base.sign_in_url(exc.next_path), status_code=303)
+
+    @app.exception_handler(security.CsrfRefused)
+    async def _csrf(request: Request, exc: security.CsrfRefused) -> Response:
+        return base.page(request, None, "console/error.html", 403, detail=str(exc))
+
+
+def install(app: FastAPI) -> None:
+    """Add the console to the app (after the API's error handlers are installed)."""
+    app.add_middleware(security.SecurityHeadersMiddleware)
+    for router in ROUTERS:
+        app.include_router(router)
+    app.mount(f"{base.PREFIX}/static", StaticFiles(directory=STATIC), name="console-static")
+    _html_errors(app)

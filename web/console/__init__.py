@@ -1,0 +1,1 @@
+"""The agent console at /console: queues, cases, releases, audit and administration."""

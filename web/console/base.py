@@ -1,0 +1,109 @@
+"""What every console page shares: who is signed in, what their role may open, and the
+page frame's context."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Annotated, Any
+from urllib.parse import quote
+
+from fastapi import Depends, Request
+from starlette.responses import HTMLResponse
+
+from api.errors import Forbidden
+from models.case import Role
+from settings import Settings
+from web import sessions
+from web.render import render
+
+PREFIX = "/console"
+STAFF = (Role.agent, Role.release_manager, Role.auditor, Role.admin)
+
+
+@dataclass(frozen=True)
+class Section:
+    """A page of the console's navigation and the roles that may open it (admins may
+    open every one). The API's routes behind each page check the same roles."""
+
+    name: str
+    path: str
+    roles: tuple[Role, ...]
+
+
+QUEUE_ROLES = (Role.agent, Role.release_manager, Role.auditor)
+SECTIONS = (
+    Section("Queues", f"{PREFIX}/queues/1", QUEUE_ROLES),
+    Section("Releases", f"{PREFIX}/releases", (Role.release_manager, Role.agent, Role.auditor)),
+    Section("Audit", f"{PREFIX}/audit", (Role.auditor,)),
+    Section("Admin", f"{PREFIX}/admin", ()),
+)
+
+
+def may_open(role: Role, roles: tuple[Role, ...]) -> bool:
+    return role is Role.admin or role in roles
+
+
+class SignInNeeded(Exception):
+    """No session: the page answers with the sign-in form's address."""
+
+    def __init__(self, next_path: str) -> None:
+        super().__init__("sign in first")
+        self.next_path = next_path
+
+
+def sign_in_url(next_path: str) -> str:
+    return f"{PREFIX}/sign-in?next={quote(next_path, safe='/')}"
+
+
+async def web_user(request: Request) -> sessions.WebPrincipal:
+    import asyncio
+
+    settings: Settings = request.app.state.settings
+    cookie = request.cookies.get(sessions.COOKIE)
+    found = await asyncio.to_thread(sessions.lookup, request.app.state.engine, settings, cookie)
+    if found is None:
+        target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+        raise SignInNeeded(target if request.method == "GET" else PREFIX)
+    return found
+
+
+WebUser = Annotated[sessions.WebPrincipal, Depends(web_user)]
+
+
+def allow(user: sessions.WebPrincipal, roles: tuple[Role, ...]) -> None:
+    """403 unless the user's role may open this (the same words as the API's)."""
+    if not may_open(user.user.role, roles):
+        allowed = ", ".join(role.value for role in (*roles, Role.admin))
+        raise Forbidden(f"a {user.user.role.value} may not open this page; allowed: {allowed}")
+
+
+def home(role: Role) -> str:
+    """Where a role lands after signing in."""
+    for section in SECTIONS:
+        if may_open(role, section.roles):
+            return section.path
+    return f"{PREFIX}/account"
+
+
+def page(
+    request: Request,
+    user: sessions.WebPrincipal | None,
+    template: str,
+    status_code: int = 200,
+    **context: Any,
+) -> HTMLResponse:
+    sections = (
+        [s for s in SECTIONS if may_open(user.user.role, s.roles)] if user is not None else []
+    )
+    return render(
+        request,
+        template,
+        {
+            "me": user,
+            "sections": sections,
+            "csrf_token": user.csrf_token if user is not None else "",
+            "path": request.url.path,
+            **context,
+        },
+        status_code,
+    )
