@@ -11,10 +11,18 @@ from starlette.responses import RedirectResponse, Response
 
 from api.errors import TierlineError
 from web import security
-from web.console import base, cases, events, queues, signin
+from web.console import admin, audit, base, cases, events, queues, releases, signin
 from web.render import STATIC
 
-ROUTERS = (signin.router, queues.router, cases.router, events.router)
+ROUTERS = (
+    signin.router,
+    queues.router,
+    cases.router,
+    events.router,
+    releases.router,
+    audit.router,
+    admin.router,
+)
 
 
 def _html_errors(app: FastAPI) -> None:
