@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import re
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
 from playwright.async_api import expect
 
 from tests.web.conftest import Console, shot
@@ -19,3 +23,186 @@ async def test_an_agent_signs_in_and_sees_a_case_opened_through_the_api(console:
     await expect(page.get_by_role("heading", level=1)).to_contain_text(f"#{number}")
     await expect(page.locator("#timeline")).to_contain_text("opened")
     await shot(page, "case")
+
+
+async def test_a_second_screen_sees_an_action_without_reloading(console: Console) -> None:
+    number = await console.open_case("Login loops")
+    first = await console.sign_in("bob")
+    second = await console.sign_in("bob")
+    queue = await console.sign_in("admin")
+    await second.goto(f"/console/cases/{number}")
+    await queue.goto("/console/queues/1")
+    for page in (second, queue):
+        await expect(page.locator("body[data-live-connected='yes']")).to_have_count(1)
+        await page.evaluate("window.notReloaded = true")
+    await first.goto(f"/console/cases/{number}")
+    await first.get_by_label("What the customer reads").fill("We are looking into it.")
+    await first.get_by_role("button", name="Respond").click()
+    await expect(first.locator("#timeline")).to_contain_text("We are looking into it.")
+    # The other screens change by themselves: no reload (the marker survives).
+    await expect(second.locator("#timeline")).to_contain_text("We are looking into it.")
+    await expect(second.locator("#timeline .event.responded")).to_have_count(1)
+    assign = await console.api.bob.post(f"/cases/{number}/assign", json={"assignee": "bob"})
+    assert assign.status_code == 200
+    await expect(queue.locator(f"tr[data-number='{number}']")).to_contain_text("bob")
+    for page in (second, queue):
+        assert await page.evaluate("window.notReloaded") is True
+    await shot(second, "case-live")
+
+
+async def test_a_countdown_turns_amber_then_red_as_the_clock_runs_out(console: Console) -> None:
+    # Initech's plan (short-sla:instant) promises a first response in 5 s: the warning
+    # comes at 75 % (4 s), the breach at 5 s. The case opens while the queue is on screen.
+    page = await console.sign_in("bob")
+    await expect(page.locator("body[data-live-connected='yes']")).to_have_count(1)
+    number = await console.open_case("Printer on fire", organisation="initech")
+    clock = page.locator(f"tr[data-number='{number}'] .clock[data-clock='first_response']")
+    await expect(clock).to_have_class(re.compile(r"\bok\b"))
+    await expect(clock).to_have_class(re.compile(r"\bwarned\b"), timeout=10_000)
+    await shot(page, "queue-amber")
+    await expect(clock).to_have_class(re.compile(r"\bbreached\b"), timeout=10_000)
+    # The breach is the workflow's, not only the page's own countdown: the row says so.
+    await expect(clock).to_have_attribute("data-level", "breached", timeout=10_000)
+    await shot(page, "queue-red")
+
+
+async def test_a_refused_action_shows_the_workflows_reason(console: Console) -> None:
+    number = await console.open_case()
+    page = await console.sign_in("bob")
+    await page.goto(f"/console/cases/{number}")
+    # Meanwhile someone resolves the case; this screen's forms are the old ones.
+    resolved = await console.api.bob.post(f"/cases/{number}/resolve", json={"summary": "Fixed"})
+    assert resolved.status_code == 200
+    await expect(page.locator("#case-status")).to_have_text("resolved")
+    await page.get_by_label("What the customer reads").fill("One more thing")
+    async with page.expect_response(f"**/console/cases/{number}/respond") as answer:
+        await page.get_by_role("button", name="Respond").click()
+    assert (await answer.value).status == 409
+    await expect(page.locator("#error-respond")).to_have_text(
+        "the case is resolved: reopen it first"
+    )
+    # What was typed is kept, and the page now offers what a resolved case allows.
+    await expect(page.get_by_label("What the customer reads")).to_have_value("One more thing")
+    await expect(page.locator("#action-close")).to_have_count(1)
+    await shot(page, "case-refused")
+
+
+async def test_a_title_with_markup_shows_as_text(console: Console) -> None:
+    title = "<script>document.title='owned'</script><img src=x id=injected>"
+    number = await console.open_case(title)
+    page = await console.sign_in("bob")
+    row = page.locator(f"tr[data-number='{number}']")
+    await expect(row.locator(".title")).to_have_text(title)
+    await page.goto(f"/console/cases/{number}")
+    await expect(page.locator("h1 .title")).to_have_text(title)
+    assert await page.locator("#injected").count() == 0
+    assert "owned" not in await page.title()
+    await shot(page, "case-markup-title")
+
+
+async def test_customers_and_auditors_are_refused_where_they_may_not_go(
+    console: Console,
+) -> None:
+    number = await console.open_case()
+    customer = await console.sign_in("ann")
+    await expect(customer.locator(".error")).to_contain_text("a customer may not open this page")
+    response = await customer.goto(f"/console/cases/{number}")
+    assert response is not None and response.status == 403
+    await shot(customer, "refused-customer")
+
+    auditor = await console.sign_in("ada")
+    await auditor.goto(f"/console/cases/{number}")
+    await expect(auditor.locator("form.action")).to_have_count(0)
+    await expect(auditor.locator(".actions")).to_contain_text("Auditors read cases")
+    # A form sent anyway, with the auditor's own valid CSRF token, is refused.
+    token = await auditor.locator("input[name='csrf_token']").first.input_value()
+    sent = await auditor.request.post(
+        f"/console/cases/{number}/notes",
+        form={"csrf_token": token, "note": "auditors do not write"},
+        headers={"Origin": console.base_url},
+    )
+    assert sent.status == 403
+    timeline = (await console.api.bob.get(f"/cases/{number}/timeline")).json()
+    assert [e for e in timeline if e["kind"] == "note_added"] == []
+
+
+async def test_a_form_posted_from_another_site_is_refused(console: Console) -> None:
+    number = await console.open_case()
+    page = await console.sign_in("bob")
+    target = f"{console.base_url}/console/cases/{number}/notes"
+    evil = (
+        "<!doctype html><form id=f method=post action='" + target + "'>"
+        "<input name=note value='planted'></form>"
+        "<script>document.getElementById('f').submit()</script>"
+    ).encode()
+
+    class Evil(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(200)
+            self.send_header("Content-Type", "text/html")
+            self.end_headers()
+            self.wfile.write(evil)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Evil)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        async with page.expect_response(target) as answer:
+            # Same site (cookies go along, SameSite=Lax notwithstanding), other origin.
+            await page.goto(f"http://127.0.0.1:{server.server_address[1]}/")
+        assert (await answer.value).status == 403
+        await expect(page.locator(".error")).to_contain_text("did not come from this site")
+    finally:
+        server.shutdown()
+    timeline = (await console.api.bob.get(f"/cases/{number}/timeline")).json()
+    assert [e for e in timeline if e["kind"] == "note_added"] == []
+
+
+async def test_a_double_submitted_form_acts_once(console: Console) -> None:
+    number = await console.open_case()
+    page = await console.sign_in("bob")
+    await page.goto(f"/console/cases/{number}")
+    form = page.locator("#action-notes")
+    fields = {
+        "csrf_token": await form.locator("input[name='csrf_token']").input_value(),
+        "idempotency_key": await form.locator("input[name='idempotency_key']").input_value(),
+        "note": "Checked the logs",
+    }
+    for _ in range(2):  # what a double click sends when the browser lets it through
+        sent = await page.request.post(
+            f"/console/cases/{number}/notes", form=fields, headers={"Origin": console.base_url}
+        )
+        assert sent.ok
+    timeline = (await console.api.bob.get(f"/cases/{number}/timeline")).json()
+    assert [e["reason"] for e in timeline if e["kind"] == "note_added"] == ["Checked the logs"]
+
+
+async def test_the_keyboard_alone_works_a_queue(console: Console) -> None:
+    first = await console.open_case("First by due")
+    second = await console.open_case("Second by due")
+    page = await console.sign_in("bob")
+    await expect(page.locator("tr[data-number]")).to_have_count(2)
+    await page.keyboard.press("j")
+    await expect(page.locator(f"tr[data-number='{first}']")).to_be_focused()
+    await page.keyboard.press("j")
+    await expect(page.locator(f"tr[data-number='{second}']")).to_be_focused()
+    await page.keyboard.press("k")
+    await page.keyboard.press("Enter")
+    await expect(page).to_have_url(f"{console.base_url}/console/cases/{first}")
+    await page.keyboard.press("r")
+    await expect(page.get_by_label("What the customer reads")).to_be_focused()
+    await page.keyboard.type("Answered from the keyboard")
+    await page.keyboard.press("Tab")
+    await expect(page.get_by_role("button", name="Respond")).to_be_focused()
+    await page.keyboard.press("Enter")
+    await expect(page.locator("#timeline")).to_contain_text("Answered from the keyboard")
+    await page.goto("/console/queues/1")
+    await page.keyboard.press("/")
+    await expect(page.get_by_label("Search")).to_be_focused()
+    await page.keyboard.type("Second")
+    await page.keyboard.press("Enter")
+    await expect(page.locator("tr[data-number]")).to_have_count(1)
+    await expect(page.locator(f"tr[data-number='{second}']")).to_have_count(1)

@@ -78,11 +78,12 @@ def allow(user: sessions.WebPrincipal, roles: tuple[Role, ...]) -> None:
 
 
 def home(role: Role) -> str:
-    """Where a role lands after signing in."""
+    """Where a role lands after signing in (a role with no section lands on the queues,
+    which tell it why it may not open them)."""
     for section in SECTIONS:
         if may_open(role, section.roles):
             return section.path
-    return f"{PREFIX}/account"
+    return SECTIONS[0].path
 
 
 def page(

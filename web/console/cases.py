@@ -122,8 +122,13 @@ async def _case_page(
     plan = None
     if catalog is not None and _has_plan(catalog, view):
         plan = catalog.plan(view.plan_id)
+    specs = offered(me, view)
+    if failed is not None and failed in BY_ROUTE and BY_ROUTE[failed] not in specs:
+        # The form that was refused stays on screen with its reason, even when the case
+        # has moved on to a state that no longer offers it.
+        specs.insert(0, BY_ROUTE[failed])
     forms = []
-    for spec in offered(me, view):
+    for spec in specs:
         mine = spec.route == failed
         forms.append(
             ActionForm(

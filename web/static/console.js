@@ -47,9 +47,16 @@
         return response.text();
       })
       .then(function (html) {
+        // The row the keyboard is on keeps the focus across the refresh.
+        var active = document.activeElement;
+        var focused = active && target.contains(active) ? active.getAttribute("data-number") : null;
         var holder = document.createElement(pick ? "tbody" : "div");
         holder.innerHTML = html;  // the server's own escaped HTML
         target.replaceChildren.apply(target, Array.prototype.slice.call(holder.childNodes));
+        if (focused) {
+          var row = target.querySelector("tr[data-number='" + focused + "']");
+          if (row) { row.setAttribute("tabindex", "0"); row.focus(); }
+        }
         document.body.setAttribute("data-refreshed", String(Date.now()));
         tick();
       });
