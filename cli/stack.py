@@ -393,6 +393,17 @@ def banner(
         console.print(f"  mail out       {caught}   caught, not sent: tierline mail list")
     else:
         console.print(f"  mail out       smtp://{settings.smtp_host}:{settings.smtp_port}")
+    from api.auth import ADMIN_PASSWORD_FILE
+
+    password_file = settings.var_dir / ADMIN_PASSWORD_FILE
+    console.print(f"  console        {api}/console   (sign in as admin)")
+    if admin_token and password_file.exists():
+        password = password_file.read_text().strip()
+        console.print(f"  admin password {password}   (first login; also in {password_file})")
+    elif password_file.exists():
+        console.print(f"  admin password created on the first run, kept in {password_file}")
+    else:
+        console.print("  admin password none yet: tierline users password admin")
     token_file = settings.var_dir / "admin-token"
     if admin_token:
         console.print(f"  admin token    {admin_token}   (also in {token_file})")

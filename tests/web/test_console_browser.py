@@ -206,3 +206,43 @@ async def test_the_keyboard_alone_works_a_queue(console: Console) -> None:
     await page.keyboard.press("Enter")
     await expect(page.locator("tr[data-number]")).to_have_count(1)
     await expect(page.locator(f"tr[data-number='{second}']")).to_have_count(1)
+
+
+async def test_a_case_is_worked_from_opening_to_closing_in_the_console(console: Console) -> None:
+    page = await console.sign_in("bob")
+    await page.get_by_role("link", name="New case").click()
+    await page.get_by_label("Organisation").select_option("acme")
+    await page.get_by_role("button", name="Choose").click()
+    # The plan's own severity definitions stand beside the choice.
+    await expect(page.locator("fieldset")).to_contain_text("Critical")
+    await page.get_by_label("Contact name").fill("Ann Customer")
+    await page.get_by_label("Contact e-mail").fill("ann@acme.example")
+    await page.get_by_label("Title").fill("Invoices show the wrong VAT")
+    await page.get_by_label("Details").fill("Since the 1st, VAT is 19 % on every line.")
+    await page.get_by_label("Normal").check()
+    await shot(page, "new-case")
+    await page.get_by_role("button", name="Open the case").click()
+    await expect(page.get_by_role("heading", level=1)).to_contain_text(
+        "Invoices show the wrong VAT"
+    )
+    number = int(page.url.rsplit("/", 1)[1])
+    await expect(page.locator(".details")).to_contain_text("phone")
+
+    await page.get_by_label("What the customer reads").fill("We reproduced it; a fix is coming.")
+    await page.get_by_role("button", name="Respond").click()
+    await expect(page.locator("#timeline .event.responded")).to_have_count(1)
+    await page.get_by_label("What fixed it").fill("Tax table corrected.")
+    await page.get_by_role("button", name="Resolve").click()
+    await expect(page.locator("#case-status")).to_have_text("resolved")
+    await (
+        page.locator("#action-close")
+        .get_by_label("Why; recorded in the case history")
+        .fill("Customer confirmed by phone.")
+    )
+    await page.get_by_role("button", name="Close").click()
+    await expect(page.locator("#case-status")).to_have_text("closed")
+    await shot(page, "case-closed")
+    case = (await console.api.bob.get(f"/cases/{number}")).json()
+    assert case["status"] == "closed"
+    assert case["details"]["channel"] == "phone"
+    assert case["opened_by"] == {"id": "bob", "role": "agent"}
