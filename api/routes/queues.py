@@ -14,12 +14,14 @@ from api.schemas import CaseSummary
 from models.case import Role
 
 router = APIRouter(prefix="/queues", tags=["queues"])
+# Who may read the work queues (admins always may); the console's queue pages too.
+QUEUE_ROLES = (Role.agent, Role.release_manager, Role.auditor)
 
 
 @router.get(
     "/{tier}",
     response_model=list[CaseSummary],
-    dependencies=[require(Role.agent, Role.release_manager, Role.auditor)],
+    dependencies=[require(*QUEUE_ROLES)],
 )
 async def tier_queue(
     tier: Annotated[int, Path(ge=1, le=3)],

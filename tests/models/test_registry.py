@@ -3,9 +3,15 @@ and the workflow, the API, the CLI and the audit code all built from it."""
 
 from __future__ import annotations
 
-from models.case import Role
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from models import transitions
+from models.case import Actor, CaseStatus, Role
 from models.commands import CaseCommand
 from models.registry import BY_COMMAND, BY_ROUTE, BY_UPDATE, COMMANDS, may_send
+from tests import builders
 
 
 def all_commands() -> set[type[CaseCommand]]:
@@ -90,3 +96,36 @@ def test_admins_may_send_anything_and_system_nothing() -> None:
         assert may_send(Role.admin, spec)
         assert not may_send(Role.system, spec)
         assert not may_send(Role.auditor, spec)
+
+
+def _sample(spec_command: type[CaseCommand]) -> CaseCommand:
+    """A well-formed command of each type, sent by an admin (who may send any)."""
+    values = {
+        "assignee": "bob",
+        "message": "text",
+        "note": "text",
+        "reason": "why",
+        "tier": 3,
+        "severity": "critical",
+        "summary": "fixed",
+        "root_cause_analysis": "the cause",
+        "exclusion": "third-party",
+        "version": "9.9.9",
+    }
+    fields = {n: values[n] for n in spec_command.model_fields if n in values}
+    return spec_command(actor=Actor(id="root", role=Role.admin), **fields)
+
+
+def test_a_command_a_screen_hides_for_a_status_is_refused_in_that_status() -> None:
+    """`statuses` lets screens offer only what can apply: whatever it leaves out, the
+    workflow refuses, so no screen hides an action that would have worked."""
+    now = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)
+    opened, _ = transitions.open_case(
+        builders.open_case(1, "short-sla:fast", now, severity="normal"), now
+    )
+    for spec in COMMANDS:
+        for status in set(CaseStatus) - spec.statuses:
+            tier = 3 if status is CaseStatus.tier3 else 1
+            state = opened.model_copy(update={"status": status, "tier": tier})
+            with pytest.raises(transitions.Refused):
+                transitions.handle(state, _sample(spec.command), now + timedelta(minutes=1))

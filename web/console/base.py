@@ -11,6 +11,7 @@ from fastapi import Depends, Request
 from starlette.responses import HTMLResponse
 
 from api.errors import Forbidden
+from api.routes.queues import QUEUE_ROLES
 from models.case import Role
 from settings import Settings
 from web import sessions
@@ -30,7 +31,6 @@ class Section:
     roles: tuple[Role, ...]
 
 
-QUEUE_ROLES = (Role.agent, Role.release_manager, Role.auditor)
 SECTIONS = (
     Section("Queues", f"{PREFIX}/queues/1", QUEUE_ROLES),
     Section("Releases", f"{PREFIX}/releases", (Role.release_manager, Role.agent, Role.auditor)),
