@@ -94,11 +94,16 @@ def authenticate(
     return principal_from(row)
 
 
+def article(noun: str) -> str:
+    """`an auditor`, `a customer`."""
+    return ("an " if noun[:1] in "aeiou" else "a ") + noun
+
+
 def check_role(user: Principal, roles: tuple[Role, ...]) -> None:
     """403 unless the caller has one of these roles (admins always may)."""
     if user.role not in (*roles, Role.admin):
         allowed = ", ".join(role.value for role in (*roles, Role.admin))
-        raise Forbidden(f"a {user.role.value} may not do this; allowed: {allowed}")
+        raise Forbidden(f"{article(user.role.value)} may not do this; allowed: {allowed}")
 
 
 def check_tier(user: Principal, number: int, tier: int) -> None:

@@ -27,9 +27,13 @@ from models.release import (
 from workflows.release import ReleaseWorkflow
 
 router = APIRouter(prefix="/releases", tags=["releases"])
-MANAGERS = require(Role.release_manager)
+# Who may change releases and who may read them (admins always may); the console's
+# release pages check the same.
+MANAGER_ROLES = (Role.release_manager,)
+READER_ROLES = (Role.release_manager, Role.agent, Role.auditor)
+MANAGERS = require(*MANAGER_ROLES)
 MANAGERS_POST = [MANAGERS, IDEMPOTENT]
-READERS = require(Role.release_manager, Role.agent, Role.auditor)
+READERS = require(*READER_ROLES)
 
 
 class ReleaseCreate(BaseModel):
@@ -93,7 +97,11 @@ async def get_release(version: str, client: TemporalDep) -> ReleaseView:
 @router.get("/{version}/notes", response_model=ReleaseNotes, dependencies=[READERS])
 async def release_notes(version: str, client: TemporalDep) -> ReleaseNotes:
     """Release notes: the cases it fixes and the organisations they belong to."""
-    view = await releases.read(client, version)
+    return notes_of(await releases.read(client, version))
+
+
+def notes_of(view: ReleaseView) -> ReleaseNotes:
+    """A release's notes: its kind, version and status, the cases it fixes, its notes."""
     organisations = sorted({case.organisation for case in view.cases})
     lines = [f"{view.kind.value.replace('_', ' ').title()} {view.version} ({view.status.value})"]
     lines += [f"- case {case.number} ({case.organisation})" for case in view.cases]

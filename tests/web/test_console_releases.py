@@ -163,7 +163,7 @@ async def test_customers_are_refused_and_auditors_and_agents_only_read(
     token = form_token(await ada.content())
     refused = await ada.request.post("/console/releases/5.0/ship", form={"csrf_token": token})
     assert refused.status == 403
-    assert re.search(r'id="error-ship">a auditor may not do this', await refused.text())
+    assert re.search(r'id="error-ship">an auditor may not do this', await refused.text())
     # Without the session's token the form is refused before anything else.
     forged = await ada.request.post("/console/releases/5.0/ship", form={"csrf_token": "x"})
     assert forged.status == 403

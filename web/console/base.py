@@ -10,8 +10,10 @@ from urllib.parse import quote
 from fastapi import Depends, Request
 from starlette.responses import HTMLResponse
 
+from api.auth import article
 from api.errors import Forbidden
 from api.routes.queues import QUEUE_ROLES
+from api.routes.releases import READER_ROLES as RELEASE_READERS
 from models.case import Role
 from settings import Settings
 from web import sessions
@@ -33,7 +35,7 @@ class Section:
 
 SECTIONS = (
     Section("Queues", f"{PREFIX}/queues/1", QUEUE_ROLES),
-    Section("Releases", f"{PREFIX}/releases", (Role.release_manager, Role.agent, Role.auditor)),
+    Section("Releases", f"{PREFIX}/releases", RELEASE_READERS),
     Section("Audit", f"{PREFIX}/audit", (Role.auditor,)),
     Section("Admin", f"{PREFIX}/admin", ()),
 )
@@ -74,7 +76,8 @@ def allow(user: sessions.WebPrincipal, roles: tuple[Role, ...]) -> None:
     """403 unless the user's role may open this (the same words as the API's)."""
     if not may_open(user.user.role, roles):
         allowed = ", ".join(role.value for role in (*roles, Role.admin))
-        raise Forbidden(f"a {user.user.role.value} may not open this page; allowed: {allowed}")
+        role = article(user.user.role.value)
+        raise Forbidden(f"{role} may not open this page; allowed: {allowed}")
 
 
 def home(role: Role) -> str:

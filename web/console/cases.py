@@ -12,7 +12,7 @@ from pydantic import ValidationError
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from api import actions, cases
-from api.auth import check_tier
+from api.auth import check_role, check_tier
 from api.deps import CaseNumber
 from api.errors import Conflict, Forbidden, NotFound
 from api.text import SINGLE_LINE, bad_character
@@ -207,9 +207,7 @@ async def act(request: Request, me: WebUser, number: CaseNumber, route: str) -> 
     key = key if isinstance(key, str) and 0 < len(key) <= 200 else None
     engine, client = request.app.state.engine, request.app.state.temporal
     try:
-        if not may_send(me.user.role, spec):
-            allowed = ", ".join(r.value for r in spec.roles)
-            raise Forbidden(f"a {me.user.role.value} may not {route}; allowed: {allowed}, admin")
+        check_role(me.user, spec.roles)
         view = await cases.read_case(engine, client, number)
         check_tier(me.user, number, view.tier)
         await actions.perform(

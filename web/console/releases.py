@@ -19,10 +19,21 @@ from api import releases
 from api.auth import check_role
 from api.deps import MAX_ID, Offset
 from api.errors import Conflict, Forbidden, NotFound
-from api.routes.releases import Build, Reason, ReleaseCreate, release_notes
+from api.routes.releases import (
+    MANAGER_ROLES as MANAGERS,
+)
+from api.routes.releases import (
+    READER_ROLES as READERS,
+)
+from api.routes.releases import (
+    Build,
+    Reason,
+    ReleaseCreate,
+    notes_of,
+)
 from api.text import SINGLE_LINE, bad_character
 from db.read_model import CaseRecord
-from models.case import CaseStatus, Role
+from models.case import CaseStatus
 from models.release import (
     OPEN_RELEASE,
     CancelRelease,
@@ -40,9 +51,6 @@ from web.sessions import WebPrincipal
 from workflows.release import ReleaseWorkflow
 
 router = APIRouter(prefix=PREFIX, include_in_schema=False)
-# The roles of api/routes/releases.py (there `require(...)` dependencies, not tuples).
-MANAGERS = (Role.release_manager,)
-READERS = (Role.release_manager, Role.agent, Role.auditor)
 RESOLVED = frozenset({CaseStatus.resolved, CaseStatus.closed})
 PAGE_SIZE = 50
 
@@ -223,7 +231,7 @@ async def _release_page(
 ) -> HTMLResponse:
     client = request.app.state.temporal
     release = await releases.read(client, version)
-    notes = await release_notes(version, client)
+    notes = notes_of(release)
     found = await asyncio.to_thread(
         _titles_and_statuses, request.app.state.engine, [case.number for case in release.cases]
     )
