@@ -122,6 +122,31 @@ def list_users(ctx: typer.Context, as_json: JsonFlag = False) -> None:
     http.out().print(table)
 
 
+@users.command("password")
+def set_password(
+    ctx: typer.Context,
+    user_id: Annotated[str, typer.Argument(metavar="USER_ID")],
+    password_stdin: Annotated[
+        bool,
+        typer.Option(
+            "--password-stdin",
+            help="Read the password from stdin (its first line) instead of prompting.",
+        ),
+    ] = False,
+) -> None:
+    """Set or reset a user's console password; their console sessions end."""
+    # Never an option or argument: those show in the shell's history and in `ps`.
+    if password_stdin:
+        lines = typer.get_text_stream("stdin").read().splitlines()
+        password = lines[0] if lines else ""
+    else:
+        password = typer.prompt("New password", hide_input=True, confirmation_prompt=True)
+    http.call_raw(ctx, "PUT", f"/users/{user_id}/password", body={"password": password})
+    http.out().print(
+        Text.assemble("Password set for ", (user_id, "bold"), "; their console sessions have ended")
+    )
+
+
 @tokens.command("create")
 def create_token(
     ctx: typer.Context,

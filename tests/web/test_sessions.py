@@ -1,0 +1,270 @@
+"""Console passwords and sessions over plain HTTP: the password API, signing in and its
+limits, every way a session ends, CSRF refusals, and the headers of every page."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import timedelta
+
+import httpx
+from sqlalchemy import update
+from sqlmodel import Session, col, func, select
+
+from db.read_model import WebSession, utcnow
+from settings import Settings
+from tests.web.conftest import PASSWORD, Console, form_token
+from web import security, sessions
+
+SIGN_IN = "/console/sign-in"
+QUEUE = "/console/queues/1"
+EVIL = "https://evil.example"
+
+
+@asynccontextmanager
+async def browser(console: Console) -> AsyncIterator[httpx.AsyncClient]:
+    """A client that keeps cookies like a browser and shows redirects rather than following."""
+    async with httpx.AsyncClient(base_url=console.base_url, timeout=30) as client:
+        yield client
+
+
+async def sign_in(client: httpx.AsyncClient, user: str, password: str = PASSWORD) -> httpx.Response:
+    form = await client.get(SIGN_IN)
+    assert form.status_code == 200
+    return await client.post(
+        SIGN_IN, data={"csrf_token": form_token(form.text), "user": user, "password": password}
+    )
+
+
+async def signed_in(console: Console, user: str) -> str:
+    """A new session of `user`: its cookie."""
+    async with browser(console) as client:
+        response = await sign_in(client, user)
+        assert response.status_code == 303, response.text
+        cookie = client.cookies[sessions.COOKIE]
+    assert cookie
+    return cookie
+
+
+async def opens_the_queue(console: Console, cookie: str) -> bool:
+    """Whether the cookie still opens a page (else: sent to sign in)."""
+    async with httpx.AsyncClient(
+        base_url=console.base_url, cookies={sessions.COOKIE: cookie}
+    ) as client:
+        response = await client.get(QUEUE)
+    if response.status_code == 303:
+        assert response.headers["location"] == f"{SIGN_IN}?next={QUEUE}"
+        return False
+    assert response.status_code == 200, response.text
+    return True
+
+
+def sessions_of(console: Console, user_id: str) -> int:
+    with Session(console.api.engine) as session:
+        count: int = session.exec(
+            select(func.count()).select_from(WebSession).where(WebSession.user_id == user_id)
+        ).one()
+    return count
+
+
+async def test_an_admin_sets_a_password_through_the_api(console: Console) -> None:
+    admin, bob = console.api.admin, console.api.bob
+    assert (
+        await admin.put("/users/bob/password", json={"password": "a long password"})
+    ).status_code == 204
+    short = await admin.put("/users/bob/password", json={"password": "too short"})
+    assert short.status_code == 422
+    assert [e["field"] for e in short.json()["errors"]] == ["body.password"]
+    spaced = await admin.put("/users/bob/password", json={"password": " a long password"})
+    assert spaced.status_code == 422
+    assert spaced.json()["errors"] == [
+        {
+            "field": "body.password",
+            "message": "must not start or end with a space",
+            "type": "value_error",
+        }
+    ]
+    unknown = await admin.put("/users/nobody/password", json={"password": PASSWORD})
+    assert unknown.status_code == 404
+    assert unknown.json()["detail"] == "user nobody does not exist"
+    refused = await bob.put("/users/ann/password", json={"password": "bob chose this one"})
+    assert refused.status_code == 403
+    assert (await console.api.anonymous.put("/users/ann/password", json={})).status_code == 401
+    # Only the first change took: bob signs in with it, not with the refused ones.
+    async with browser(console) as client:
+        assert (await sign_in(client, "bob", "a long password")).status_code == 303
+        assert (await sign_in(client, "ann", "bob chose this one")).status_code == 401
+
+
+async def test_signing_in_sets_an_http_only_same_site_cookie(console: Console) -> None:
+    async with browser(console) as client:
+        response = await sign_in(client, "bob")
+        assert response.status_code == 303
+        assert response.headers["location"] == QUEUE
+        cookies = [
+            c for c in response.headers.get_list("set-cookie") if c.startswith(sessions.COOKIE)
+        ]
+        assert len(cookies) == 1
+        attributes = {part.strip().lower() for part in cookies[0].split(";")[1:]}
+        assert "httponly" in attributes
+        assert "samesite=lax" in attributes
+        assert "path=/" in attributes
+        page = await client.get(QUEUE)
+        assert page.status_code == 200
+        assert "Bob Agent" in page.text
+
+
+async def test_a_wrong_password_is_a_401_page(console: Console) -> None:
+    async with browser(console) as client:
+        for user in ("bob", "nobody"):  # one answer whether the user exists or not
+            response = await sign_in(client, user, "not the password")
+            assert response.status_code == 401
+            assert "wrong user name or password" in response.text
+            assert sessions.COOKIE not in client.cookies
+        assert (await client.get(QUEUE)).status_code == 303
+
+
+async def test_after_the_limit_even_the_right_password_waits(console: Console) -> None:
+    limit = Settings().sign_in_limit
+    assert limit == 5
+    async with browser(console) as client:
+        for _ in range(limit):
+            assert (await sign_in(client, "bob", "a guess at it")).status_code == 401
+        for password in ("another guess", PASSWORD):
+            response = await sign_in(client, "bob", password)
+            assert response.status_code == 429
+            wait = int(response.headers["retry-after"])
+            assert 0 < wait <= 15 * 60
+            assert f"try again in {wait} s" in response.text
+            assert sessions.COOKIE not in client.cookies
+        # The count is per user: another user at the same address still signs in.
+        assert (await sign_in(client, "ann")).status_code == 303
+
+
+async def test_a_session_ends_at_sign_out(console: Console) -> None:
+    async with browser(console) as client:
+        assert (await sign_in(client, "bob")).status_code == 303
+        cookie = client.cookies[sessions.COOKIE]
+        page = await client.get(QUEUE)
+        out = await client.post("/console/sign-out", data={"csrf_token": form_token(page.text)})
+        assert out.status_code == 303
+        assert out.headers["location"] == SIGN_IN
+    assert not await opens_the_queue(console, cookie)
+    assert sessions_of(console, "bob") == 0
+
+
+async def test_a_session_ends_when_an_admin_resets_the_password(console: Console) -> None:
+    bob = await signed_in(console, "bob")
+    await signed_in(console, "ann")
+    assert await opens_the_queue(console, bob)
+    reset = await console.api.admin.put("/users/bob/password", json={"password": "reset by admin"})
+    assert reset.status_code == 204
+    assert not await opens_the_queue(console, bob)
+    assert sessions_of(console, "ann") == 1  # other users' sessions stay
+
+
+async def test_a_session_ends_when_one_of_the_users_tokens_is_revoked(console: Console) -> None:
+    bob = await signed_in(console, "bob")
+    rex = await signed_in(console, "rex")
+    assert await opens_the_queue(console, bob)
+    revoked = await console.api.admin.delete(f"/tokens/{console.api.token_ids['bob']}")
+    assert revoked.status_code == 200
+    assert not await opens_the_queue(console, bob)
+    assert await opens_the_queue(console, rex)
+
+
+async def test_an_idle_session_ends(console: Console) -> None:
+    cookie = await signed_in(console, "bob")
+
+    def last_seen(minutes_ago: int) -> None:
+        with console.api.engine.begin() as connection:
+            connection.execute(
+                update(WebSession)
+                .where(col(WebSession.user_id) == "bob")
+                .values(seen_at=utcnow() - timedelta(minutes=minutes_ago))
+            )
+
+    # Within the 30 minutes a request keeps it alive (and marks it seen now) ...
+    await asyncio.to_thread(last_seen, 29)
+    assert await opens_the_queue(console, cookie)
+    await asyncio.to_thread(last_seen, 31)
+    # ... past them it is gone.
+    assert not await opens_the_queue(console, cookie)
+    assert sessions_of(console, "bob") == 0
+
+
+async def test_a_session_ends_hours_after_sign_in_however_busy(console: Console) -> None:
+    cookie = await signed_in(console, "bob")
+    hours = Settings().session_max_hours
+
+    def signed_in_ago(delta: timedelta) -> None:
+        with console.api.engine.begin() as connection:
+            connection.execute(
+                update(WebSession)
+                .where(col(WebSession.user_id) == "bob")
+                .values(created_at=utcnow() - delta, seen_at=utcnow())
+            )
+
+    await asyncio.to_thread(signed_in_ago, timedelta(hours=hours, minutes=-1))
+    assert await opens_the_queue(console, cookie)
+    await asyncio.to_thread(signed_in_ago, timedelta(hours=hours, minutes=1))
+    assert not await opens_the_queue(console, cookie)
+
+
+async def test_a_form_without_its_token_or_from_another_site_changes_nothing(
+    console: Console,
+) -> None:
+    number = await console.open_case()
+    async with browser(console) as client:
+        assert (await sign_in(client, "bob")).status_code == 303
+        page = await client.get(f"/console/cases/{number}")
+        token = form_token(page.text)
+        notes = f"/console/cases/{number}/notes"
+        for data, headers in (
+            ({"note": "no token"}, {}),
+            ({"note": "wrong token", "csrf_token": "x" * 43}, {}),
+            ({"note": "other site", "csrf_token": token}, {"Origin": EVIL}),
+            ({"note": "cross-site fetch", "csrf_token": token}, {"Sec-Fetch-Site": "cross-site"}),
+        ):
+            refused = await client.post(notes, data=data, headers=headers)
+            assert refused.status_code == 403, data
+            assert "did not come from this site" in refused.text
+        signing_out = await client.post("/console/sign-out", data={}, headers={})
+        assert signing_out.status_code == 403
+        # The same form, right, goes through: the refusals were the token's and origin's.
+        done = await client.post(
+            notes, data={"note": "right", "csrf_token": token}, headers={"Origin": console.base_url}
+        )
+        assert done.status_code == 303
+        assert (await client.get(QUEUE)).status_code == 200  # still signed in
+    timeline = (await console.api.bob.get(f"/cases/{number}/timeline")).json()
+    assert [e["reason"] for e in timeline if e["kind"] == "note_added"] == ["right"]
+
+
+async def test_every_console_response_carries_the_security_headers(console: Console) -> None:
+    async with browser(console) as client:
+        seen = [
+            await client.get(SIGN_IN),
+            await client.get(QUEUE),  # 303 to sign in
+            await client.post(SIGN_IN, data={"user": "bob", "password": PASSWORD}),  # 403
+            await sign_in(client, "bob", "wrong password"),  # 401
+            await sign_in(client, "bob"),  # 303 with the cookie
+            await client.get(QUEUE),
+            await client.get("/console/queues/9"),  # 422
+            await client.get("/console/cases/999999"),  # 404
+            await client.get("/console/admin"),  # 403
+            await client.get("/console/static/console.css"),
+            await client.get("/console/no-such-page"),
+        ]
+    assert [r.status_code for r in seen] == [200, 303, 403, 401, 303, 200, 422, 404, 403, 200, 404]
+    for response in seen:
+        where = f"{response.request.method} {response.request.url.path}"
+        assert response.headers["content-security-policy"] == security.CONTENT_SECURITY_POLICY, (
+            where
+        )
+        assert response.headers["x-frame-options"] == "DENY", where
+        assert response.headers["referrer-policy"] == "same-origin", where
+    policy = security.CONTENT_SECURITY_POLICY
+    assert "script-src 'self'" in policy and "style-src 'self'" in policy
+    assert "unsafe-inline" not in policy and "frame-ancestors 'none'" in policy
