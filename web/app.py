@@ -9,7 +9,7 @@ from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import RedirectResponse, Response
 
-from api.errors import TierlineError
+from api.errors import DOMAIN_PROBLEMS, TierlineError
 from web import security
 from web.console import admin, audit, base, cases, events, new_case, queues, releases, signin
 from web.render import STATIC
@@ -40,6 +40,8 @@ def _html_errors(app: FastAPI) -> None:
                 return response
             if isinstance(exc, TierlineError):
                 status_code, detail = exc.status, exc.detail
+            elif type(exc) in DOMAIN_PROBLEMS:
+                status_code, detail = DOMAIN_PROBLEMS[type(exc)][0], str(exc)
             elif isinstance(exc, StarletteHTTPException):
                 status_code, detail = exc.status_code, str(exc.detail)
             elif isinstance(exc, RequestValidationError):
@@ -53,7 +55,7 @@ def _html_errors(app: FastAPI) -> None:
 
         app.add_exception_handler(kind, handler)
 
-    for kind in (TierlineError, StarletteHTTPException, RequestValidationError):
+    for kind in (TierlineError, StarletteHTTPException, RequestValidationError, *DOMAIN_PROBLEMS):
         wrap(kind)
 
     @app.exception_handler(base.SignInNeeded)

@@ -26,7 +26,9 @@ from audit.whatif import WhatIfReport, what_if
 from models.case import Role
 
 router = APIRouter(prefix="/audit", tags=["audit"])
-AUDITORS = require(Role.auditor)
+# Who may audit (admins always may); the console's audit pages check the same.
+AUDIT_ROLES = (Role.auditor,)
+AUDITORS = require(*AUDIT_ROLES)
 EVIDENCE_HEAD = "X-Evidence-Head"
 
 

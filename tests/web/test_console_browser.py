@@ -166,7 +166,7 @@ async def test_a_double_submitted_form_acts_once(console: Console) -> None:
     page = await console.sign_in("bob")
     await page.goto(f"/console/cases/{number}")
     form = page.locator("#action-notes")
-    fields = {
+    fields: dict[str, str | float | bool] = {
         "csrf_token": await form.locator("input[name='csrf_token']").input_value(),
         "idempotency_key": await form.locator("input[name='idempotency_key']").input_value(),
         "note": "Checked the logs",

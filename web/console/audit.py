@@ -21,7 +21,7 @@ from temporalio.client import Client, WorkflowHistory
 from api.audit import closed_between, histories_of
 from api.deps import MAX_ID, CaseNumber
 from api.errors import DOMAIN_PROBLEMS, Conflict, TierlineError
-from api.routes.audit import EVIDENCE_HEAD
+from api.routes.audit import AUDIT_ROLES, EVIDENCE_HEAD
 from api.schemas import Day, Instant
 from audit.asof import CaseAsOf, CaseNeverOpened, NotOpenYet, ReplayFailed, case_as_of
 from audit.attainment import AttainmentReport, attainment, to_csv
@@ -29,12 +29,10 @@ from audit.evidence import bundle_filename, export_case_bundle
 from audit.history import HistoryProblem, case_start, event_time
 from audit.replay import Verdict, replay_case
 from audit.timeline import CaseTimeline, timeline
-from models.case import Role
 from web.console.base import PREFIX, WebUser, allow, page
 
 router = APIRouter(prefix=f"{PREFIX}/audit", include_in_schema=False)
-# The roles of api/routes/audit.py (there a `require(...)` dependency, not a tuple).
-AUDITORS = (Role.auditor,)
+AUDITORS = AUDIT_ROLES
 DOMAIN_ERRORS = tuple(DOMAIN_PROBLEMS)
 CLOSED_SHOWN = 100
 # The chart's geometry (SVG user units) and its colour bands, as audit.attainment.to_svg

@@ -12,6 +12,7 @@ from starlette.responses import HTMLResponse
 
 from api.auth import article
 from api.errors import Forbidden
+from api.routes.audit import AUDIT_ROLES
 from api.routes.queues import QUEUE_ROLES
 from api.routes.releases import READER_ROLES as RELEASE_READERS
 from models.case import Role
@@ -36,7 +37,7 @@ class Section:
 SECTIONS = (
     Section("Queues", f"{PREFIX}/queues/1", QUEUE_ROLES),
     Section("Releases", f"{PREFIX}/releases", RELEASE_READERS),
-    Section("Audit", f"{PREFIX}/audit", (Role.auditor,)),
+    Section("Audit", f"{PREFIX}/audit", AUDIT_ROLES),
     Section("Admin", f"{PREFIX}/admin", ()),
 )
 
