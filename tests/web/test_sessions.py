@@ -268,3 +268,34 @@ async def test_every_console_response_carries_the_security_headers(console: Cons
     policy = security.CONTENT_SECURITY_POLICY
     assert "script-src 'self'" in policy and "style-src 'self'" in policy
     assert "unsafe-inline" not in policy and "frame-ancestors 'none'" in policy
+
+
+async def test_behind_a_tls_proxy_the_browsers_https_origin_is_this_site(console: Console) -> None:
+    """A proxy that ends TLS and does not pass the scheme on: the app sees http, the
+    browser says https. Same host and port: the form is this site's."""
+    async with browser(console) as client:
+        form = await client.get(SIGN_IN)
+        host = client.base_url.netloc.decode()
+        token = form_token(form.text)
+        elsewhere = await client.post(
+            SIGN_IN,
+            data={"csrf_token": token, "user": "bob", "password": PASSWORD},
+            headers={"Origin": f"https://elsewhere.example:{client.base_url.port}"},
+        )
+        assert elsewhere.status_code == 403
+        answer = await client.post(
+            SIGN_IN,
+            data={"csrf_token": token, "user": "bob", "password": PASSWORD},
+            headers={"Origin": f"https://{host}"},
+        )
+        assert answer.status_code == 303, answer.text
+
+
+async def test_signing_in_again_ends_the_browsers_previous_session(console: Console) -> None:
+    async with browser(console) as client:
+        assert (await sign_in(client, "bob")).status_code == 303
+        first = client.cookies[sessions.COOKIE]
+        assert (await sign_in(client, "bob")).status_code == 303
+        assert client.cookies[sessions.COOKIE] != first
+    assert not await opens_the_queue(console, first)
+    assert sessions_of(console, "bob") == 1

@@ -88,6 +88,11 @@ async def sign_in(
         return response
     except sessions.SignInRefused as err:
         return _form(request, next_path, 401, error=str(err), user_name=user)
+    previous = request.cookies.get(sessions.COOKIE)
+    if previous:  # signing in again in this browser ends the session it had
+        await asyncio.to_thread(
+            sessions.end, request.app.state.engine, sessions.digest(previous[:200])
+        )
     done = RedirectResponse(next_path or home(principal.user.role), status_code=303)
     done.set_cookie(
         sessions.COOKIE,
