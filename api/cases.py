@@ -332,6 +332,29 @@ class _Listing:
             )
         return query.where(*self.conditions)
 
+    def matching(self, *columns: Any) -> Any:
+        """`select` for counting and filtering: the text matches as a set the case rows
+        are checked against. Joined instead, SQLite walked the other filters' index and
+        queried the text index once per row: 2.6 s to count a tier's open cases with one
+        word at 100,000 cases, against 35 ms this way."""
+        query = select(*columns).select_from(CaseRecord)
+        if self.search is not None:
+            matches = select(self.search.c.rowid).where(
+                literal_column(SEARCH_TABLE).op("MATCH")(self.phrase)
+            )
+            query = query.where(col(CaseRecord.number).in_(matches))
+        return query.where(*self.conditions)
+
+    def count(self, session: Session, text: bool) -> tuple[int, bool]:
+        """How many cases match, and whether more do than that; with text counted up to
+        `TEXT_COUNT_CAP` only."""
+        if text:
+            matches = self.matching(literal(1)).limit(TEXT_COUNT_CAP + 1).subquery()
+            counted: int = session.exec(select(func.count()).select_from(matches)).one()
+            return min(counted, TEXT_COUNT_CAP), counted > TEXT_COUNT_CAP
+        total: int = session.exec(self.matching(func.count())).one()
+        return total, False
+
     def newest_first(self) -> Any:
         # With the search table driving, its rowid order is the number order: no sort.
         if self.search is not None:
@@ -343,8 +366,15 @@ def _listing(engine: Engine, filters: CaseFilters) -> _Listing:
     conditions: list[Any] = []
     if filters.statuses:
         conditions.append(col(CaseRecord.status).in_([s.value for s in filters.statuses]))
+    tier_column: Any = CaseRecord.tier
+    if filters.statuses and engine.dialect.name == "sqlite":
+        # With statuses, the queue index (status first) serves the tier too; SQLite's
+        # planner, given `tier = ?`, preferred the index on tier alone and read every row
+        # of the tier (115 ms to count a tier's open cases of one organisation at
+        # 100,000 cases, against 9 ms). A unary plus keeps it off that index.
+        tier_column = literal_column(f"+{CaseRecord.__tablename__}.tier")
     for column, value in (
-        (CaseRecord.tier, filters.tier),
+        (tier_column, filters.tier),
         (CaseRecord.severity, filters.severity),
         (CaseRecord.organisation, filters.organisation),
         (CaseRecord.assignee, filters.assignee),
@@ -380,13 +410,7 @@ def list_cases(engine: Engine, filters: CaseFilters, limit: int, offset: int) ->
     """A page of cases from the read model, newest first."""
     listing = _listing(engine, filters)
     with Session(engine) as session:
-        if filters.text:
-            matches = listing.select(literal(1)).limit(TEXT_COUNT_CAP + 1).subquery()
-            counted = session.exec(select(func.count()).select_from(matches)).one()
-            total, capped = min(counted, TEXT_COUNT_CAP), counted > TEXT_COUNT_CAP
-        else:
-            total = session.exec(listing.select(func.count())).one()
-            capped = False
+        total, capped = listing.count(session, bool(filters.text))
         rows = session.exec(
             listing.select(*SUMMARY_COLUMNS)
             .order_by(listing.newest_first())
@@ -436,25 +460,32 @@ def queue_page(
     if not filters.statuses:
         filters = replace(filters, statuses=[CaseStatus(status) for status in QUEUE_STATUSES])
     listing = _listing(engine, filters)
+    due_first = (col(CaseRecord.next_due_at).is_(None), col(CaseRecord.next_due_at))
     with Session(engine) as session:
-        if filters.text:
-            matches = listing.select(literal(1)).limit(TEXT_COUNT_CAP + 1).subquery()
-            counted = session.exec(select(func.count()).select_from(matches)).one()
-            total, capped = min(counted, TEXT_COUNT_CAP), counted > TEXT_COUNT_CAP
-        else:
-            total, capped = session.exec(listing.select(func.count())).one(), False
+        total, capped = listing.count(session, bool(filters.text))
+        # The page's numbers first, from the queue index alone (it holds every filtered
+        # column), then those rows' views: sorting the tier's open cases with their views
+        # read the whole JSON of each one.
+        numbers = list(
+            session.exec(
+                listing.matching(col(CaseRecord.number))
+                .order_by(*due_first, col(CaseRecord.number))
+                .limit(limit)
+                .offset(offset)
+            ).all()
+        )
         rows = session.exec(
-            listing.select(*SUMMARY_COLUMNS, col(CaseRecord.view))
-            .order_by(col(CaseRecord.next_due_at).is_(None), col(CaseRecord.next_due_at))
-            .limit(limit)
-            .offset(offset)
+            select(*SUMMARY_COLUMNS, col(CaseRecord.view)).where(  # type: ignore[call-overload]
+                col(CaseRecord.number).in_(numbers)
+            )
         ).all()
-    page = []
+    found = {}
     for row in rows:
         *columns, view = row
         summary = CaseSummary.model_validate(
             dict(zip(CaseSummary.model_fields, columns, strict=True))
         )
         clocks = [ClockView.model_validate(clock) for clock in view.get("clocks", [])]
-        page.append(QueueRow(summary, clocks))
+        found[summary.number] = QueueRow(summary, clocks)
+    page = [found[number] for number in numbers if number in found]
     return page, total, capped

@@ -122,7 +122,15 @@ def test_upgraded_schema_matches_the_models(read_model: Engine) -> None:
 def test_list_indexes_exist(read_model: Engine) -> None:
     indexes = {i["name"]: i["column_names"] for i in inspect(read_model).get_indexes("cases")}
     assert indexes["ix_cases_organisation_number"] == ["organisation", "number"]
-    assert indexes["ix_cases_status_tier_next_due_at"] == ["status", "tier", "next_due_at"]
+    assert indexes["ix_cases_queue"] == [
+        "status",
+        "tier",
+        "next_due_at",
+        "organisation",
+        "breached",
+        "severity",
+        "assignee",
+    ]
 
 
 def test_version_table_lands_in_the_connections_schema(postgresql_engine: Engine) -> None:

@@ -1,5 +1,6 @@
-"""The agent console: passwords, sign-in sessions, failed sign-ins, and the instant each
-case row was last written (what the live feed polls).
+"""The agent console: passwords, sign-in sessions, failed sign-ins, the instant each
+case row was last written (what the live feed polls), and a queue index that holds every
+column a queue filters on.
 
 Revision ID: a1c5e9d7b3f2
 Revises: f3b9c1d2a7e4
@@ -17,6 +18,16 @@ revision: str = "a1c5e9d7b3f2"
 down_revision: str | Sequence[str] | None = "f3b9c1d2a7e4"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
+
+QUEUE_COLUMNS = [
+    "status",
+    "tier",
+    "next_due_at",
+    "organisation",
+    "breached",
+    "severity",
+    "assignee",
+]
 
 
 def upgrade() -> None:
@@ -50,10 +61,14 @@ def upgrade() -> None:
     with op.batch_alter_table("cases", schema=None) as batch_op:
         batch_op.add_column(sa.Column("projected_at", sa.DateTime(timezone=True), nullable=True))
         batch_op.create_index(batch_op.f("ix_cases_projected_at"), ["projected_at"])
+        batch_op.drop_index("ix_cases_status_tier_next_due_at")
+        batch_op.create_index("ix_cases_queue", QUEUE_COLUMNS)
 
 
 def downgrade() -> None:
     with op.batch_alter_table("cases", schema=None) as batch_op:
+        batch_op.drop_index("ix_cases_queue")
+        batch_op.create_index("ix_cases_status_tier_next_due_at", ["status", "tier", "next_due_at"])
         batch_op.drop_index(batch_op.f("ix_cases_projected_at"))
         batch_op.drop_column("projected_at")
     op.drop_table("sign_in_failures")
