@@ -33,6 +33,7 @@ WALKTHROUGH = (
     "Releases",
     "Audit",
     "The command line",
+    "The console",
     "E-mail",
     "Mail in development",
     "Policies",
