@@ -2,23 +2,49 @@
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 from typing import Any
 
+from fastapi import Response
 from sqlalchemy import Engine, func
 from sqlmodel import Session, col, select
 from temporalio.client import Client, WorkflowHistory
 
-from api.errors import InvalidField
-from audit.history import case_histories, case_start
+from api.errors import Conflict, InvalidField
+from audit.evidence import bundle_filename, export_case_bundle
+from audit.history import HistoryProblem, case_histories, case_start
 from db.read_model import CaseEventRecord
 from policies.format import Catalog
 from policies.plan_ref import PlanRef
 from policies.plan_snapshot import PlanSnapshot
 from policies.resolution import resolve_plan
 
+EVIDENCE_HEAD = "X-Evidence-Head"
 # The facts that close a case: closed by an agent, confirmed by the customer, out of scope.
 CLOSING_KINDS = ("closed", "confirmed", "closed_out_of_scope")
+
+
+def evidence_response(number: int, histories: list[WorkflowHistory], exported_by: str) -> Response:
+    """The case's evidence file as a download, its head digest in `EVIDENCE_HEAD`
+    (`HistoryProblem` for a history that is not a case's, a 409 for any other refusal)."""
+    try:
+        bundle = export_case_bundle(histories, exported_by=exported_by)
+    except HistoryProblem:
+        raise  # the same 409 as everywhere (api.errors.DOMAIN_PROBLEMS)
+    except ValueError as err:
+        raise Conflict(f"case {number}: {err}") from None
+    # The head digest as the bundle's manifest states it; verifying it again is the
+    # auditor's job, offline.
+    head: str = json.loads(bundle)["manifest"]["head"]
+    return Response(
+        bundle,
+        media_type="application/json",
+        headers={
+            "Content-Disposition": f'attachment; filename="{bundle_filename(number)}"',
+            EVIDENCE_HEAD: head,
+        },
+    )
 
 
 async def histories_of(client: Client, number: int) -> list[WorkflowHistory]:

@@ -4,22 +4,20 @@ which read the read model."""
 
 from __future__ import annotations
 
-import json
 from enum import StrEnum
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Response
 from pydantic import BaseModel
 
-from api.audit import closed_between, histories_of, other_plan
+from api.audit import closed_between, evidence_response, histories_of, other_plan
 from api.auth import CurrentUser, require
 from api.deps import CaseNumber, CatalogsDep, EngineDep, Offset, TemporalDep
-from api.errors import Conflict, InvalidField
+from api.errors import InvalidField
 from api.schemas import Day, Instant, InstantOrDay
 from audit.asof import CaseAsOf, NotOpenYet, case_as_of
 from audit.attainment import AttainmentReport, attainment, to_csv, to_html
-from audit.evidence import bundle_filename, export_case_bundle
-from audit.history import HistoryProblem, histories_to_json
+from audit.history import histories_to_json
 from audit.replay import Verdict, replay_case
 from audit.timeline import CaseTimeline, timeline
 from audit.whatif import WhatIfReport, what_if
@@ -29,7 +27,6 @@ router = APIRouter(prefix="/audit", tags=["audit"])
 # Who may audit (admins always may); the console's audit pages check the same.
 AUDIT_ROLES = (Role.auditor,)
 AUDITORS = require(*AUDIT_ROLES)
-EVIDENCE_HEAD = "X-Evidence-Head"
 
 
 class ClosedCases(BaseModel):
@@ -118,24 +115,7 @@ async def as_of(
 async def evidence(number: CaseNumber, client: TemporalDep, user: CurrentUser) -> Response:
     """The case as one self-contained evidence file (histories, policy snapshot, timeline,
     SHA-256 manifest chained over the events); check it with `tierline audit verify`."""
-    runs = await histories_of(client, number)
-    try:
-        bundle = export_case_bundle(runs, exported_by=user.id)
-    except HistoryProblem:
-        raise  # the same 409 as everywhere (api.errors.DOMAIN_PROBLEMS)
-    except ValueError as err:
-        raise Conflict(f"case {number}: {err}") from None
-    # The head digest as the bundle's manifest states it; verifying it again is the
-    # auditor's job, offline.
-    head: str = json.loads(bundle)["manifest"]["head"]
-    return Response(
-        bundle,
-        media_type="application/json",
-        headers={
-            "Content-Disposition": f'attachment; filename="{bundle_filename(number)}"',
-            EVIDENCE_HEAD: head,
-        },
-    )
+    return evidence_response(number, await histories_of(client, number), user.id)
 
 
 @router.get("/cases/{number}/what-if", dependencies=[AUDITORS])

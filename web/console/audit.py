@@ -6,7 +6,6 @@ routes, called directly."""
 from __future__ import annotations
 
 import asyncio
-import json
 import math
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -18,14 +17,13 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client, WorkflowHistory
 
-from api.audit import closed_between, histories_of
+from api.audit import closed_between, evidence_response, histories_of
 from api.deps import MAX_ID, CaseNumber
-from api.errors import DOMAIN_PROBLEMS, Conflict, TierlineError
-from api.routes.audit import AUDIT_ROLES, EVIDENCE_HEAD
+from api.errors import DOMAIN_PROBLEMS, TierlineError
+from api.routes.audit import AUDIT_ROLES
 from api.schemas import Day, Instant
 from audit.asof import CaseAsOf, CaseNeverOpened, NotOpenYet, ReplayFailed, case_as_of
 from audit.attainment import AttainmentReport, attainment, to_csv
-from audit.evidence import bundle_filename, export_case_bundle
 from audit.history import HistoryProblem, case_start, event_time
 from audit.replay import Verdict, replay_case
 from audit.timeline import CaseTimeline, timeline
@@ -334,17 +332,6 @@ async def evidence(request: Request, me: WebUser, number: CaseNumber) -> Respons
     allow(me, AUDITORS)
     histories = await _histories(request.app.state.temporal, number)
     try:
-        bundle = export_case_bundle(histories, exported_by=me.user.id)
+        return evidence_response(number, histories, me.user.id)
     except DOMAIN_ERRORS as err:
         raise _page_error(err) from None
-    except ValueError as err:
-        raise Conflict(f"case {number}: {err}") from None
-    head: str = json.loads(bundle)["manifest"]["head"]
-    return Response(
-        bundle,
-        media_type="application/json",
-        headers={
-            "Content-Disposition": f'attachment; filename="{bundle_filename(number)}"',
-            EVIDENCE_HEAD: head,
-        },
-    )

@@ -47,15 +47,19 @@
         return response.text();
       })
       .then(function (html) {
-        // The row the keyboard is on keeps the focus across the refresh.
+        // What the keyboard is on (a queue row, a button) keeps the focus across the refresh.
         var active = document.activeElement;
-        var focused = active && target.contains(active) ? active.getAttribute("data-number") : null;
+        var inside = active && target.contains(active);
+        var row = inside ? active.getAttribute("data-number") : null;
+        var id = inside ? active.id : "";
         var holder = document.createElement(pick ? "tbody" : "div");
         holder.innerHTML = html;  // the server's own escaped HTML
         target.replaceChildren.apply(target, Array.prototype.slice.call(holder.childNodes));
-        if (focused) {
-          var row = target.querySelector("tr[data-number='" + focused + "']");
-          if (row) { row.setAttribute("tabindex", "0"); row.focus(); }
+        var again = row ? target.querySelector("tr[data-number='" + row + "']")
+          : (id ? document.getElementById(id) : null);
+        if (again) {
+          if (row) again.setAttribute("tabindex", "0");
+          again.focus();
         }
         document.body.setAttribute("data-refreshed", String(Date.now()));
         tick();
@@ -93,9 +97,13 @@
       refresh = function () {};
     }
     var source = new EventSource("/console/events");
+    var opened = false;
     source.addEventListener("open", function () {
       if (status) status.textContent = "live";
       document.body.setAttribute("data-live-connected", "yes");
+      // After a reconnection, catch up with what was missed meanwhile.
+      if (opened) refresh();
+      opened = true;
     });
     source.addEventListener("error", function () {
       if (status) status.textContent = "reconnecting…";
@@ -145,6 +153,9 @@
       form.setAttribute("data-sending", "yes");
     });
   }
+
+  // For the pages' own scripts (releases.js): the same refresh, the same throttle.
+  window.TierlineLive = { refresher: refresher, replaceFrom: replaceFrom };
 
   document.addEventListener("DOMContentLoaded", function () {
     tick();

@@ -4,38 +4,6 @@
 "use strict";
 
 (function () {
-  // Bursts of changes refresh once: a refresh in flight is followed by at most one more.
-  function refresher(run) {
-    var running = false, again = false;
-    return function refresh() {
-      if (running) { again = true; return; }
-      running = true;
-      run().catch(function () {}).then(function () {
-        running = false;
-        if (again) { again = false; refresh(); }
-      });
-    };
-  }
-
-  function replaceFrom(url, box) {
-    return fetch(url, { credentials: "same-origin", headers: { "Accept": "text/html" } })
-      .then(function (response) {
-        if (response.redirected || !response.ok) { throw new Error("status " + response.status); }
-        return response.text();
-      })
-      .then(function (html) {
-        var focused = document.activeElement && box.contains(document.activeElement)
-          ? document.activeElement.id : "";
-        var holder = document.createElement("div");
-        holder.innerHTML = html;  // the server's own escaped HTML
-        box.replaceChildren.apply(box, Array.prototype.slice.call(holder.childNodes));
-        // Keyboard users keep their place: the same button has the focus again.
-        var again = focused && document.getElementById(focused);
-        if (again) again.focus();
-        document.body.setAttribute("data-refreshed", String(Date.now()));
-      });
-  }
-
   function linked(box) {
     var table = box.querySelector("[data-numbers]");
     var numbers = table ? table.getAttribute("data-numbers").split(" ") : [];
@@ -47,7 +15,8 @@
     var box = document.getElementById("live");
     if (!url || !box || !window.EventSource) return;
     var status = document.getElementById("live-status");
-    var refresh = refresher(function () { return replaceFrom(url, box); });
+    var live = window.TierlineLive;  // console.js, loaded first
+    var refresh = live.refresher(function () { return live.replaceFrom(url, box, false); });
     var opened = false;
     var source = new EventSource("/console/events");
     source.addEventListener("open", function () {
