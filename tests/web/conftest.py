@@ -14,8 +14,10 @@ import pytest
 from playwright.async_api import Browser, BrowserContext, Page, async_playwright
 from sqlalchemy import Engine
 
-from tests.api.conftest import Api, catalog_dir, worker_settings  # noqa: F401
+from policies.loading import CATALOG_DIR
+from tests.api.conftest import Api, worker_settings  # noqa: F401
 from tests.api.conftest import api as api
+from tests.builders import CATALOG_DIR as TEST_CATALOGS
 
 CHROMIUM = "/usr/bin/chromium"
 PASSWORD = "correct horse battery staple"
@@ -24,9 +26,22 @@ SCREENSHOTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "screensh
 INITECH = {
     "id": "initech",
     "name": "Initech",
-    "plan": "short-sla:instant",
+    "plan": "countdown:twenty",
     "contact_emails": ["peter@initech.example"],
 }
+
+
+@pytest.fixture(scope="session")
+def catalog_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The shipped catalogs, the short-SLA test catalog and the countdown catalog."""
+    directory = tmp_path_factory.mktemp("catalogs")
+    for source in [
+        *CATALOG_DIR.glob("*.yaml"),
+        TEST_CATALOGS / "short-sla.yaml",
+        Path(__file__).parent / "catalogs" / "countdown.yaml",
+    ]:
+        shutil.copy(source, directory / source.name)
+    return directory
 
 
 @pytest.fixture
