@@ -222,15 +222,19 @@ SEARCH_TABLE = "cases_search"
 SEARCH_INDEXES = frozenset({"ix_cases_title_trgm", "ix_cases_details_trgm"})
 # Shorter words than this cannot use a trigram index and are matched by LIKE.
 SEARCH_MIN_WORD = 3
+# The knowledge base's article search (db/knowledge.py), kept the same way: an FTS5
+# table on SQLite, a table with a tsvector column and its GIN index on PostgreSQL.
+KB_SEARCH_TABLE = "kb_search"
+KB_SEARCH_INDEXES = frozenset({"ix_kb_search_document"})
 
 
 def include_object(
     item: object, name: str | None, kind: str, reflected: bool, compare_to: object
 ) -> bool:
-    """What Alembic compares: everything but the text-search index and its tables."""
-    if kind == "table" and name is not None and name.startswith(SEARCH_TABLE):
+    """What Alembic compares: everything but the text-search indexes and their tables."""
+    if kind == "table" and name is not None and name.startswith((SEARCH_TABLE, KB_SEARCH_TABLE)):
         return False
-    return not (kind == "index" and name in SEARCH_INDEXES)
+    return not (kind == "index" and name in SEARCH_INDEXES | KB_SEARCH_INDEXES)
 
 
 class CaseEventRecord(SQLModel, table=True):
@@ -484,3 +488,7 @@ def create_schema(engine: Engine) -> None:
         config.attributes["connection"] = connection
         command.upgrade(config, "head")
         connection.commit()
+
+
+# The knowledge base's tables, so that every read-model table is on the metadata.
+from db import knowledge as _knowledge  # noqa: E402,F401

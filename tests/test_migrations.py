@@ -21,7 +21,6 @@ from sqlmodel import Session, SQLModel
 
 from db.read_model import (
     MIGRATIONS,
-    SEARCH_TABLE,
     Organisation,
     create_schema,
     include_object,
@@ -49,6 +48,9 @@ TABLES = {
     "projection_failures",
     "web_sessions",
     "sign_in_failures",
+    "kb_articles",
+    "kb_article_versions",
+    "kb_deflections",
 }
 
 
@@ -69,8 +71,9 @@ def differences(engine: Engine) -> list[object]:
 
 
 def model_tables(engine: Engine) -> set[str]:
-    """The tables, without the text-search index's own (SQLite FTS5 keeps it in tables)."""
-    return {name for name in inspect(engine).get_table_names() if not name.startswith(SEARCH_TABLE)}
+    """The tables, without the text-search indexes' own (SQLite FTS5 keeps them in tables)."""
+    names = inspect(engine).get_table_names()
+    return {name for name in names if include_object(None, name, "table", True, None)}
 
 
 def version(engine: Engine) -> str | None:
