@@ -490,5 +490,7 @@ def create_schema(engine: Engine) -> None:
         connection.commit()
 
 
+from db import invitations as _invitations  # noqa: E402,F401
+
 # The knowledge base's tables, so that every read-model table is on the metadata.
 from db import knowledge as _knowledge  # noqa: E402,F401

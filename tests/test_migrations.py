@@ -51,6 +51,7 @@ TABLES = {
     "kb_articles",
     "kb_article_versions",
     "kb_deflections",
+    "password_links",
 }
 
 
