@@ -11,11 +11,12 @@ from starlette.responses import RedirectResponse, Response
 
 from api.errors import DOMAIN_PROBLEMS, TierlineError
 from web import security
-from web.console import admin, audit, base, cases, events, new_case, queues, releases, signin
+from web.console import admin, audit, base, cases, events, links, new_case, queues, releases, signin
 from web.render import STATIC
 
 ROUTERS = (
     signin.router,
+    links.router,
     queues.router,
     new_case.router,  # before cases.router: /cases/new is not a case number
     cases.router,
