@@ -17,6 +17,7 @@ from api.routes import (
     audit,
     cases,
     health,
+    knowledge,
     mail,
     notices,
     organisations,
@@ -83,6 +84,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(notices.router)
     app.include_router(audit.router)
     app.include_router(mail.router)
+    app.include_router(knowledge.router)
     web.install(app)
     return app
 
