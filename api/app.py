@@ -17,6 +17,7 @@ from api.routes import (
     audit,
     cases,
     health,
+    invitations,
     knowledge,
     mail,
     notices,
@@ -75,6 +76,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(TextMiddleware)
     app.include_router(health.router)
     app.include_router(users.router)
+    app.include_router(invitations.router)
     app.include_router(organisations.router)
     app.include_router(plans.router)
     app.include_router(queues.router)

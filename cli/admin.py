@@ -147,6 +147,27 @@ def set_password(
     )
 
 
+@users.command("invite")
+def invite_user(
+    ctx: typer.Context,
+    user_id: Annotated[str, typer.Argument(metavar="USER_ID")],
+    as_json: JsonFlag = False,
+) -> None:
+    """E-mail a user a one-time link that sets their console password (admins; agents for
+    customers)."""
+    sent = http.call(ctx, "POST", f"/users/{user_id}/invite")
+    if as_json:
+        http.print_json(sent)
+        return
+    http.out().print(
+        Text.assemble(
+            "Invitation sent to ",
+            (sent["user_id"], "bold"),
+            f" <{sent['email']}>; the link works once, until {utc(sent['expires_at'])}",
+        )
+    )
+
+
 @tokens.command("create")
 def create_token(
     ctx: typer.Context,

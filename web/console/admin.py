@@ -1,9 +1,11 @@
-"""The console's admin pages: organisations, users, their tokens and console passwords.
+"""The console's admin pages: organisations, users, their tokens and console passwords,
+and invitations by e-mail.
 
 Each form is checked by the API's own models and rules (`OrganisationCreate` and
 `api.organisations.create`, `UserCreate`, `TokenCreate`, `PasswordSet` and
-`passwords.problem`, `auth.issue_token`, `auth.revoke`, `sessions.set_password`); a refusal
-shows next to its form with the API's status (409 or 422) and reason.
+`passwords.problem`, `auth.issue_token`, `auth.revoke`, `sessions.set_password`,
+`links.invite`); a refusal shows next to its form with the API's status (409, 422 or 503)
+and reason.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from api import auth, organisations
 from api.deps import MAX_ID
-from api.errors import Conflict, InvalidField, NotFound
+from api.errors import Conflict, InvalidField, NotFound, Unavailable
 from api.schemas import (
     OrganisationCreate,
     PasswordSet,
@@ -37,7 +39,7 @@ from db.read_model import ApiToken, Organisation, User, WebSession, write_lock
 from models.case import USER_ROLES, Role
 from policies.format import Catalog
 from policies.plan_ref import PlanRef
-from web import passwords, security, sessions
+from web import links, passwords, security, sessions
 from web.console.base import PREFIX, WebUser, allow, page
 from web.sessions import WebPrincipal
 
@@ -69,6 +71,7 @@ DONE = {
     "created": "User created. Set their console password or issue them a token below.",
     "password": "Password set. Their console sessions have ended.",
     "revoked": "Token revoked: it stops working at once. Their console sessions have ended.",
+    "invited": f"Invitation sent by e-mail: its link works once, for {links.INVITE_HOURS} hours.",
 }
 
 
@@ -331,6 +334,7 @@ async def _user_page(
     done: str | None = None,
     token_form: Refusal | None = None,
     password_form: Refusal | None = None,
+    invite_form: Refusal | None = None,
 ) -> HTMLResponse:
     user, tokens, open_sessions = await asyncio.to_thread(
         _user_detail, request.app.state.engine, user_id
@@ -346,6 +350,8 @@ async def _user_page(
         done=DONE.get(done or ""),
         token_form=token_form or Refusal(""),
         password_form=password_form or Refusal(""),
+        invite_form=invite_form or Refusal(""),
+        invite_hours=links.INVITE_HOURS,
         min_length=passwords.MIN_LENGTH,
     )
 
@@ -484,3 +490,14 @@ async def reset_password(request: Request, me: WebUser, user_id: UserId) -> Resp
         secret=password,
         note="Shown this once: give it to them by a safe way. Their console sessions have ended.",
     )
+
+
+@router.post("/users/{user_id}/invite", response_class=HTMLResponse)
+async def invite(request: Request, me: WebUser, user_id: UserId) -> Response:
+    await _checked_form(request, me)
+    engine, settings = request.app.state.engine, request.app.state.settings
+    try:
+        await links.invite(engine, settings, links.base_url(request), user_id, me.user)
+    except (Conflict, Unavailable) as err:
+        return await _user_page(request, me, user_id, err.status, invite_form=Refusal(err.detail))
+    return RedirectResponse(f"{_user_path(user_id)}?done=invited", status_code=303)
