@@ -12,6 +12,8 @@ from starlette.responses import RedirectResponse, Response
 from api.errors import DOMAIN_PROBLEMS, TierlineError
 from web import security
 from web.console import admin, audit, base, cases, events, links, new_case, queues, releases, signin
+from web.portal import base as portal
+from web.portal.routes import ROUTERS as PORTAL_ROUTERS
 from web.render import STATIC
 
 ROUTERS = (
@@ -24,7 +26,15 @@ ROUTERS = (
     releases.router,
     audit.router,
     admin.router,
+    *PORTAL_ROUTERS,
 )
+
+
+def _error_page(request: Request, status_code: int, detail: str) -> Response:
+    """The portal's own error page under /portal, the console's elsewhere."""
+    if request.url.path.startswith(portal.PREFIX):
+        return portal.page(request, None, portal.ERROR_TEMPLATE, status_code, detail=detail)
+    return base.page(request, None, "console/error.html", status_code, detail=detail)
 
 
 def _html_errors(app: FastAPI) -> None:
@@ -52,7 +62,7 @@ def _html_errors(app: FastAPI) -> None:
                 )
             else:
                 status_code, detail = 400, str(exc)
-            return base.page(request, None, "console/error.html", status_code, detail=detail)
+            return _error_page(request, status_code, detail)
 
         app.add_exception_handler(kind, handler)
 
@@ -65,7 +75,7 @@ def _html_errors(app: FastAPI) -> None:
 
     @app.exception_handler(security.CsrfRefused)
     async def _csrf(request: Request, exc: security.CsrfRefused) -> Response:
-        return base.page(request, None, "console/error.html", 403, detail=str(exc))
+        return _error_page(request, 403, str(exc))
 
 
 def install(app: FastAPI) -> None:

@@ -39,7 +39,7 @@ HEADERS = (
     (b"cross-origin-opener-policy", b"same-origin"),
     (b"permissions-policy", b"camera=(), microphone=(), geolocation=()"),
 )
-WEB_PREFIXES = ("/console",)
+WEB_PREFIXES = ("/console", "/portal")
 PRE_SESSION_COOKIE = "tierline_csrf"
 
 

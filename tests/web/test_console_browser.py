@@ -105,9 +105,14 @@ async def test_customers_and_auditors_are_refused_where_they_may_not_go(
 ) -> None:
     number = await console.open_case()
     customer = await console.sign_in("ann")
-    await expect(customer.locator(".error")).to_contain_text("a customer may not open this page")
-    response = await customer.goto(f"/console/cases/{number}")
-    assert response is not None and response.status == 403
+    # Customers land on the portal; the console's pages refuse them.
+    await expect(customer).to_have_url(f"{console.base_url}/portal")
+    for path in ("/console/queues/1", f"/console/cases/{number}"):
+        response = await customer.goto(path)
+        assert response is not None and response.status == 403
+        await expect(customer.locator(".error")).to_contain_text(
+            "a customer may not open this page"
+        )
     await shot(customer, "refused-customer")
 
     auditor = await console.sign_in("ada")

@@ -82,8 +82,10 @@ def allow(user: sessions.WebPrincipal, roles: tuple[Role, ...]) -> None:
 
 
 def home(role: Role) -> str:
-    """Where a role lands after signing in (a role with no section lands on the queues,
-    which tell it why it may not open them)."""
+    """Where a role lands after signing in: customers on the portal; a staff role with no
+    section on the queues, which tell it why it may not open them."""
+    if role is Role.customer:
+        return "/portal"
     for section in SECTIONS:
         if may_open(role, section.roles):
             return section.path
