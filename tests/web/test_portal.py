@@ -36,6 +36,18 @@ async def open_as(console: Console, user: str, organisation: str, title: str) ->
     return number
 
 
+def csp_refusals(page: Page) -> list[str]:
+    """What the page's Content-Security-Policy refuses from here on."""
+    refused: list[str] = []
+    page.on(
+        "console",
+        lambda message: (
+            refused.append(message.text) if "Content Security Policy" in message.text else None
+        ),
+    )
+    return refused
+
+
 def parse(instant: str) -> datetime:
     return datetime.fromisoformat(instant.replace("Z", "+00:00"))
 
@@ -53,6 +65,7 @@ async def test_a_customer_opens_a_case_with_the_plans_promises_and_an_agent_sees
     console: Console,
 ) -> None:
     gus = await console.sign_in("gus")
+    refused = csp_refusals(gus)
     await expect(gus).to_have_url(f"{console.base_url}/portal")
     await expect(gus.locator("#organisation-name")).to_have_text("Globex")
     await (
@@ -105,6 +118,7 @@ async def test_a_customer_opens_a_case_with_the_plans_promises_and_an_agent_sees
         await gus.get_by_role("link", name="gateway.log").click()
     saved = Path(await (await download.value).path())
     assert await asyncio.to_thread(saved.read_bytes) == b"E42 card declined\n"
+    assert refused == []
 
     bob = await console.sign_in("bob")
     row = bob.locator(f"tr[data-number='{number}']")
@@ -222,6 +236,10 @@ async def test_a_customer_replies_escalates_and_confirms_without_internal_notes(
     await expect(ann.locator("[data-clock-row]")).to_have_count(3)
     await expect(ann.locator("[data-clock-row='tier1']")).to_have_count(0)
 
+    refused = csp_refusals(ann)
+    # `r` goes to the reply, as in the console.
+    await ann.keyboard.press("r")
+    await expect(ann.get_by_label("Your reply")).to_be_focused()
     await reply(ann, "Still hangs after a restart.", (("hang.png", "image/png", PNG),))
     await expect(ann.locator("#timeline .event.customer_replied")).to_contain_text(
         "Still hangs after a restart."
@@ -254,6 +272,7 @@ async def test_a_customer_replies_escalates_and_confirms_without_internal_notes(
     timeline = (await console.api.bob.get(f"/cases/{number}/timeline")).json()
     confirmed = [e for e in timeline if e["kind"] == "confirmed"]
     assert [(e["actor_id"], e["reason"]) for e in confirmed] == [("ann", "Works now, thanks.")]
+    assert refused == []
 
 
 async def test_the_quota_shows_what_is_left_and_refuses_when_used_up(console: Console) -> None:
@@ -367,3 +386,62 @@ async def test_releases_show_the_fixes_of_the_organisations_own_cases(console: C
     await expect(ann.locator("#newest tr[data-version]")).to_have_count(2)
     await expect(ann.locator("#newest tr[data-version='5.1.0']")).to_contain_text("major")
     await shot(ann, "portal-releases")
+
+
+async def test_files_the_email_door_would_refuse_are_refused_beside_the_form(
+    console: Console,
+) -> None:
+    number = await console.open_case("Installer fails")
+    ann = await console.sign_in("ann")
+    await ann.goto(f"/portal/cases/{number}")
+    disguised = ("setup.png", "image/png", b"MZ\x90\x00\x03" + b"\x00" * 64)
+    async with ann.expect_response(f"**/portal/cases/{number}/reply") as answer:
+        await reply(
+            ann,
+            "Here is the installer.",
+            (disguised, ("logs.rar", "application/vnd.rar", b"Rar!\x1a\x07\x00")),
+        )
+    assert (await answer.value).status == 422
+    error = ann.locator("#error-reply")
+    await expect(error).to_contain_text(
+        '"setup.png" is declared as image/png but its content is '
+        "application/vnd.microsoft.portable-executable"
+    )
+    await expect(error).to_contain_text('"logs.rar": the type application/vnd.rar is not accepted')
+    await expect(ann.get_by_label("Your reply")).to_have_value("Here is the installer.")
+    await shot(ann, "portal-file-refused")
+    timeline = (await console.api.bob.get(f"/cases/{number}/timeline")).json()
+    assert [e for e in timeline if e["kind"] == "customer_replied"] == []
+    assert (await console.api.bob.get(f"/cases/{number}/attachments")).json() == []
+
+
+async def test_a_double_submitted_new_case_opens_one_case_with_its_files_once(
+    console: Console,
+) -> None:
+    ann = await console.sign_in("ann")
+    await ann.goto("/portal/cases/new")
+    form = ann.locator("form.new-case")
+    fields: dict[str, bytes | bool | float | str | FilePayload] = {
+        "csrf_token": await form.locator("input[name='csrf_token']").input_value(),
+        "idempotency_key": await form.locator("input[name='idempotency_key']").input_value(),
+        "company_name": "Acme Corp",
+        "contact_name": "Ann Customer",
+        "contact_email": "ann@acme.example",
+        "title": "Sent twice",
+        "details": "A double click.",
+        "severity": "normal",
+        "attachments": FilePayload(name="trace.txt", mimeType="text/plain", buffer=b"trace"),
+    }
+    opened = []
+    for _ in range(2):
+        sent = await ann.request.post(
+            "/portal/cases/new", multipart=fields, headers={"Origin": console.base_url}
+        )
+        assert sent.ok
+        opened.append(sent.url)
+    assert opened[0] == opened[1]
+    listed = (await console.api.ann.get("/cases")).json()
+    assert [c["title"] for c in listed["items"]] == ["Sent twice"]
+    number = listed["items"][0]["number"]
+    files = (await console.api.ann.get(f"/cases/{number}/attachments")).json()
+    assert [f["filename"] for f in files] == ["trace.txt"]
