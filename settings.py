@@ -160,6 +160,21 @@ class Settings(BaseSettings):
         default=20, ge=1, description="Failed sign-ins per client address in 15 minutes"
     )
 
+    public_url: str | None = Field(
+        default=None,
+        pattern=r"^https?://[^/\s]+(/\S*)?$",
+        description="Where people reach Tierline (https://support.example.com): links in "
+        "mail (invitations, password resets) point there. Unset: the embedded stack uses "
+        "the address a request came to; elsewhere those links are refused, since a "
+        "forged Host header would otherwise choose where a reset link points",
+    )
+    invite_link_hours: int = Field(
+        default=72, ge=1, description="How long an e-mailed invitation link works"
+    )
+    reset_link_minutes: int = Field(
+        default=60, ge=1, description="How long an e-mailed password-reset link works"
+    )
+
     worker_max_cached_workflows: int = Field(
         default=1000,
         ge=0,

@@ -234,9 +234,12 @@ def free_port() -> int:
         return port
 
 
-async def serve(app: FastAPI) -> tuple[uvicorn.Server, asyncio.Task[None], str]:
-    """Run the app on a real socket; returns the server, its task and its base URL."""
-    port = free_port()
+async def serve(
+    app: FastAPI, port: int | None = None
+) -> tuple[uvicorn.Server, asyncio.Task[None], str]:
+    """Run the app on a real socket (a free port unless given); returns the server, its
+    task and its base URL."""
+    port = port or free_port()
     config = uvicorn.Config(
         app, host="127.0.0.1", port=port, log_level="warning", timeout_graceful_shutdown=10
     )

@@ -3,7 +3,7 @@ admin, or an agent for a customer, sends it) or a reset (asked for on the
 forgotten-password page).
 
 A link is a random token; only its SHA-256 is stored (`password_links`). It works once,
-until it expires (invitations after `INVITE_HOURS`, resets after `RESET_MINUTES`), and
+until it expires (settings `invite_link_hours` and `reset_link_minutes`), and
 not at all once the user's password was set after the link was made, so using one link
 voids the user's others. Using it sets the password (`sessions.set_password`, which ends
 the user's sessions) and marks the link used in one transaction.
@@ -40,9 +40,6 @@ from web import sessions
 
 log = logging.getLogger("tierline.web.links")
 
-# Until settings `invite_link_hours` and `reset_link_minutes` exist.
-INVITE_HOURS = 72
-RESET_MINUTES = 60
 # Each SMTP step's limit, and the whole send's.
 SMTP_TIMEOUT_SECONDS = 10
 SEND_TIMEOUT_SECONDS = 20
@@ -61,10 +58,12 @@ class Purpose(StrEnum):
     reset = "reset"
 
 
-LIFETIMES = {
-    Purpose.invite: timedelta(hours=INVITE_HOURS),
-    Purpose.reset: timedelta(minutes=RESET_MINUTES),
-}
+def lifetime(settings: Settings, purpose: Purpose) -> timedelta:
+    if purpose is Purpose.invite:
+        return timedelta(hours=settings.invite_link_hours)
+    return timedelta(minutes=settings.reset_link_minutes)
+
+
 PATHS = {Purpose.invite: "/console/welcome", Purpose.reset: "/console/reset"}
 # Who may invite whom, besides admins (who may invite anyone).
 INVITERS: dict[Role, tuple[Role, ...]] = {Role.agent: (Role.customer,)}
@@ -103,10 +102,15 @@ def _aware(moment: datetime) -> datetime:
 
 
 def base_url(request: Request) -> str:
-    """Where the links point: the console as the request reached it. Its Host header
-    decides, so in production the proxy in front must pass on only the console's own
-    name (or a `public_url` setting, once there is one, should decide instead)."""
-    return str(request.base_url)
+    """Where the links point: `public_url`, or in the embedded stack the address the
+    request came to. Elsewhere without `public_url` a link is refused (503): the request's
+    Host header, which anyone can forge, would choose where a reset link points."""
+    settings: Settings = request.app.state.settings
+    if settings.public_url:
+        return settings.public_url
+    if settings.embedded:
+        return str(request.base_url)
+    raise Unavailable("set PUBLIC_URL: links in mail are built from it outside the embedded stack")
 
 
 def link_url(base: str, purpose: Purpose, token: str) -> str:
@@ -117,12 +121,16 @@ def link_url(base: str, purpose: Purpose, token: str) -> str:
 
 
 def _issue(
-    session: Session, user: User, purpose: Purpose, created_by: str | None
+    session: Session,
+    user: User,
+    purpose: Purpose,
+    created_by: str | None,
+    valid_for: timedelta,
 ) -> tuple[str, datetime]:
     """Add a link for the user (the caller commits): its token and when it expires."""
     token = secrets.token_urlsafe(32)
     now = utcnow()
-    expires_at = now + LIFETIMES[purpose]
+    expires_at = now + valid_for
     session.add(
         PasswordLink(
             digest=digest(token),
@@ -268,7 +276,13 @@ def _prepare(
             )
         by = session.get(User, created_by.id) if created_by is not None else None
         by_name = by.name if by is not None else "Tierline"
-        token, expires_at = _issue(session, user, purpose, created_by.id if created_by else None)
+        token, expires_at = _issue(
+            session,
+            user,
+            purpose,
+            created_by.id if created_by else None,
+            lifetime(settings, purpose),
+        )
         link = link_url(base, purpose, token)
         mail = _message(settings, user, purpose, link, expires_at, by_name)
         sent = Sent(user.id, user.email, purpose, expires_at)

@@ -19,7 +19,7 @@ from api.app import create_app
 from policies.loading import CATALOG_DIR
 from settings import Settings
 from tests.builders import CATALOG_DIR as TEST_CATALOGS
-from tests.conftest import running, serve
+from tests.conftest import free_port, running, serve
 from worker import build_worker
 
 ACME = {
@@ -80,7 +80,11 @@ async def api(
     tmp_path: Path,
     worker_settings: Settings | None,
 ) -> AsyncIterator[Api]:
+    port = free_port()
     settings = Settings(
+        # Where links in mail point: the server below (not the embedded stack, which
+        # would take it from the request).
+        public_url=f"http://127.0.0.1:{port}",
         catalog_dir=catalog_dir,
         var_dir=tmp_path / "var",
         temporal_address=dev_client.service_client.config.target_host,
@@ -92,7 +96,7 @@ async def api(
     )
     worker = build_worker(dev_client, read_model, task_queue, activity_executor, worker_settings)
     async with running(worker):
-        server, task, base_url = await serve(create_app(settings))
+        server, task, base_url = await serve(create_app(settings), port)
         admin_token = (settings.var_dir / "admin-token").read_text().strip()
         clients: list[httpx.AsyncClient] = []
 

@@ -10,14 +10,17 @@ import re
 from collections.abc import Iterator
 from datetime import timedelta
 from email.message import EmailMessage
+from types import SimpleNamespace
 
 import httpx
 import pytest
 from playwright.async_api import expect
 from sqlalchemy import update
 from sqlmodel import Session, col, select
+from starlette.requests import Request
 from typer.testing import CliRunner, Result
 
+from api.errors import Unavailable
 from cli.main import app as tierline_cli
 from db.invitations import PasswordLink
 from db.read_model import User, utcnow
@@ -302,7 +305,7 @@ async def test_who_may_invite_whom(console: Console, inbox: Inbox) -> None:
     assert "Bob Agent invited you" in text_of(inbox.to("nina@acme.example")[0])
     [sent] = links_of(console, "nina")
     lifetime = sent.expires_at - sent.created_at
-    assert lifetime == timedelta(hours=links.INVITE_HOURS)
+    assert lifetime == timedelta(hours=Settings().invite_link_hours)
 
     agent = await api.bob.post("/users/tom/invite")
     assert agent.status_code == 403
@@ -372,3 +375,32 @@ async def test_the_cli_invites(console: Console, inbox: Inbox) -> None:
     assert refused.exit_code == 1
     assert "Not allowed for your role (403)" in refused.stderr
     assert "an agent may invite customers only; ada is an auditor" in refused.stderr
+
+
+async def test_a_forged_host_header_does_not_choose_where_a_link_points(
+    console: Console, inbox: Inbox
+) -> None:
+    """Anyone may ask for a reset link; the link must point at `public_url` whatever the
+    request's Host header says, or an attacker would be mailed nothing but the victim
+    would be mailed the attacker's site."""
+    await add_nina(console)
+    async with httpx.AsyncClient(base_url=console.base_url, timeout=30) as client:
+        form = await client.get("/console/forgot")
+        answer = await client.post(
+            "/console/forgot",
+            data={"csrf_token": form_token(form.text), "who": "nina"},
+            headers={"Host": "evil.example"},
+        )
+        assert answer.status_code == 200, answer.text
+    link, _ = link_in(await mail_to(inbox, "nina@acme.example"))
+    assert link.startswith(f"{console.base_url}/console/reset?token=")
+
+
+def test_outside_the_embedded_stack_links_need_a_public_url() -> None:
+    cluster = Settings(temporal_address="temporal:7233", public_url=None)
+    app = SimpleNamespace(state=SimpleNamespace(settings=cluster))
+    request = Request({"type": "http", "app": app, "headers": [(b"host", b"evil.example")]})
+    with pytest.raises(Unavailable, match="PUBLIC_URL"):
+        links.base_url(request)
+    app.state.settings = Settings(public_url="https://support.example.com")
+    assert links.base_url(request) == "https://support.example.com"

@@ -39,6 +39,7 @@ from db.read_model import ApiToken, Organisation, User, WebSession, write_lock
 from models.case import USER_ROLES, Role
 from policies.format import Catalog
 from policies.plan_ref import PlanRef
+from settings import Settings
 from web import links, passwords, security, sessions
 from web.console.base import PREFIX, WebUser, allow, page
 from web.sessions import WebPrincipal
@@ -71,7 +72,7 @@ DONE = {
     "created": "User created. Set their console password or issue them a token below.",
     "password": "Password set. Their console sessions have ended.",
     "revoked": "Token revoked: it stops working at once. Their console sessions have ended.",
-    "invited": f"Invitation sent by e-mail: its link works once, for {links.INVITE_HOURS} hours.",
+    "invited": "Invitation sent by e-mail: its link works once, for {hours} hours.",
 }
 
 
@@ -339,6 +340,7 @@ async def _user_page(
     user, tokens, open_sessions = await asyncio.to_thread(
         _user_detail, request.app.state.engine, user_id
     )
+    settings: Settings = request.app.state.settings
     return page(
         request,
         me,
@@ -347,11 +349,11 @@ async def _user_page(
         row=user,
         tokens=tokens,
         open_sessions=open_sessions,
-        done=DONE.get(done or ""),
+        done=DONE.get(done or "", "").format(hours=settings.invite_link_hours) or None,
         token_form=token_form or Refusal(""),
         password_form=password_form or Refusal(""),
         invite_form=invite_form or Refusal(""),
-        invite_hours=links.INVITE_HOURS,
+        invite_hours=settings.invite_link_hours,
         min_length=passwords.MIN_LENGTH,
     )
 

@@ -18,7 +18,6 @@ from settings import Settings
 from web import passwords, security, sessions
 from web.console.base import PREFIX, page
 from web.links import (
-    RESET_MINUTES,
     LinkUnusable,
     Purpose,
     base_url,
@@ -147,8 +146,14 @@ async def forgot(request: Request) -> Response:
         response.headers["Retry-After"] = str(err.retry_after)
         return response
     # The same answer, as fast, whether anyone by that name exists: the mail goes after it.
-    response = page(request, None, "console/forgot.html", sent=True, reset_minutes=RESET_MINUTES)
     settings: Settings = request.app.state.settings
+    response = page(
+        request,
+        None,
+        "console/forgot.html",
+        sent=True,
+        reset_minutes=settings.reset_link_minutes,
+    )
     response.background = BackgroundTask(send_resets, engine, settings, base_url(request), who)
     response.delete_cookie(security.PRE_SESSION_COOKIE, path=PREFIX)
     return response
