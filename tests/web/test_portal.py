@@ -445,3 +445,23 @@ async def test_a_double_submitted_new_case_opens_one_case_with_its_files_once(
     number = listed["items"][0]["number"]
     files = (await console.api.ann.get(f"/cases/{number}/attachments")).json()
     assert [f["filename"] for f in files] == ["trace.txt"]
+
+
+async def test_the_portal_needs_a_session_and_sends_the_consoles_headers(console: Console) -> None:
+    for path in ("/portal", "/portal/cases/new", "/portal/notices", "/portal/releases"):
+        answer = await console.api.anonymous.get(path)
+        assert answer.status_code == 303, path
+        assert answer.headers["location"].startswith("/console/sign-in?next=")
+        assert "default-src 'none'" in answer.headers["content-security-policy"]
+    ann = await console.sign_in("ann")
+    response = await ann.goto("/portal/notices")
+    assert response is not None and response.status == 200
+    headers = await response.all_headers()
+    assert "script-src 'self'" in headers["content-security-policy"]
+    assert headers["x-frame-options"] == "DENY"
+    assert headers["cache-control"] == "no-store"
+    # Signing out from the portal ends the session.
+    await ann.get_by_role("button", name="Sign out").click()
+    await expect(ann).to_have_url(re.compile(r"/console/sign-in$"))
+    await ann.goto("/portal")
+    await expect(ann).to_have_url(re.compile(r"/console/sign-in\?next="))
