@@ -4,13 +4,16 @@ updates, and their refusals as 409s."""
 from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, create_model
+from sqlalchemy import Engine
+from sqlmodel import Session
 from temporalio.client import Client, WorkflowUpdateFailedError
 from temporalio.common import RawValue
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
-from api.errors import Conflict
+from api.errors import Conflict, InvalidField
 from api.limits import KeyedLimiter, update_with_retry
+from db.read_model import Organisation
 from models.case import Actor, case_workflow_id
 from models.commands import CaseCommand
 from models.registry import COMMANDS, CaseCommandSpec
@@ -38,6 +41,33 @@ _bodies = {spec.command: _body_model(spec.command) for spec in ACTIONS}
 def body_of(spec: CaseCommandSpec) -> type[BaseModel]:
     """The request body of an action: its command's fields without the actor."""
     return _bodies[spec.command]
+
+
+def has_references(body: BaseModel) -> bool:
+    """Whether the action points to something `check_references` must look up."""
+    return getattr(body, "article", None) is not None
+
+
+def check_references(engine: Engine, body: BaseModel, organisation: str) -> None:
+    """422 unless what the action points to exists for the case's customer: an article a
+    response links must be published and visible to the case's organisation (its plan)."""
+    article = getattr(body, "article", None)
+    if article is None:
+        return
+    # Imported here: the knowledge base builds on the API's modules.
+    from api.knowledge import Reader, sees
+    from db.knowledge import KbArticle
+
+    with Session(engine) as session:
+        row = session.get(KbArticle, article)
+        organisation_row = session.get(Organisation, organisation)
+        plan = f"{organisation_row.catalog}:{organisation_row.plan}" if organisation_row else None
+        customer = Reader(signed_in=True, plan=plan)
+        if row is None or not sees(customer, row.status, row.visibility, row.plans):
+            raise InvalidField(
+                "body.article",
+                f"article {article} is not published for {organisation}'s customers",
+            )
 
 
 def update_id(action: CaseCommandSpec, actor: Actor, idempotency_key: str | None) -> str | None:

@@ -28,6 +28,12 @@ class AssignCase(CaseCommand):
 
 class RespondPublicly(CaseCommand):
     message: str = text("What the customer reads.")
+    article: int | None = Field(
+        default=None,
+        ge=1,
+        le=2**31 - 1,
+        description="A published knowledge-base article the response points the customer to.",
+    )
 
 
 class AddInternalNote(CaseCommand):

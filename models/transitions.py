@@ -250,9 +250,12 @@ def handle(state: CaseState, command: CaseCommand, now: datetime) -> Outcome:
             _require(assignee != state.assignee, f"the case is already assigned to {assignee}")
             draft.set(assignee=assignee)
             draft.fact(EventKind.assigned, actor, assignee=assignee, public=False)
-        case RespondPublicly(message=message):
+        case RespondPublicly(message=message, article=article):
             _require(status is not CaseStatus.resolved, "the case is resolved: reopen it first")
-            draft.fact(EventKind.responded, actor, message)
+            # The article only when there is one: responses without keep their recorded shape.
+            draft.fact(
+                EventKind.responded, actor, message, **({"article": article} if article else {})
+            )
             _public_response(draft)
             if status is CaseStatus.waiting_on_customer:
                 draft.clock(ClockName.periodic_update, clocks.pause)

@@ -134,6 +134,8 @@ def _action_route(action: CaseCommandSpec) -> None:
         )
         _hide_from_others(user, organisation, number)
         check_tier(user, number, tier)
+        if actions.has_references(body):  # no thread hop for the others
+            await asyncio.to_thread(actions.check_references, engine, body, organisation)
         view = await actions.perform(
             client, limiter, number, action, body, user.actor, idempotency_key
         )

@@ -133,3 +133,39 @@ async def test_text_search_finds_words_anywhere_in_title_or_details(api: Api) ->
     assert await found("csv kerberos") == set()
     assert await found("ut") == {exports}  # too short for the index: matched by LIKE
     assert await found('time"out') == set()  # quotes are text, not query syntax
+
+
+async def test_a_response_links_a_published_article_its_customer_may_read(api: Api) -> None:
+    number = await open_acme_case(api)
+
+    async def article(visibility: str, publish: bool, **extra: object) -> int:
+        made = await api.bob.post(
+            "/kb/articles",
+            json={"title": f"Fix for {visibility}", "body": "Do this.", "visibility": visibility}
+            | extra,
+        )
+        assert made.status_code == 201, made.text
+        if publish:
+            published = await api.bob.post(f"/kb/articles/{made.json()['id']}/publish", json={})
+            assert published.status_code == 200, published.text
+        article_id: int = made.json()["id"]
+        return article_id
+
+    readable = await article("customers", publish=True)
+    for unreadable in (
+        await article("customers", publish=False),  # a draft
+        await article("staff", publish=True),
+        await article("plans", publish=True, plans=["us-software-002:enterprise"]),  # not acme's
+        999_999,
+    ):
+        refused = await api.bob.post(
+            f"/cases/{number}/respond", json={"message": "See this", "article": unreadable}
+        )
+        assert refused.status_code == 422, refused.text
+        assert refused.json()["errors"][0]["field"] == "body.article"
+    answered = await api.bob.post(
+        f"/cases/{number}/respond", json={"message": "See this", "article": readable}
+    )
+    assert answered.status_code == 200, answered.text
+    timeline = (await api.ann.get(f"/cases/{number}/timeline")).json()
+    assert [e["data"] for e in timeline if e["kind"] == "responded"] == [{"article": readable}]

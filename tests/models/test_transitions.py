@@ -730,3 +730,17 @@ def _unused():
     assert [(site.template, site.command) for site in missing] == [
         ("f'a {actor.role} may not do this'", "Nudge")
     ]
+
+
+def test_a_response_records_the_article_it_points_to_and_none_without() -> None:
+    state = opened()
+    _, with_article = transitions.handle(
+        state, RespondPublicly(actor=AGENT, message="See this", article=7), OPENED + STEP
+    )
+    _, without = transitions.handle(
+        state, RespondPublicly(actor=AGENT, message="On it"), OPENED + STEP
+    )
+    responded = [f for f in with_article if f.kind == "responded"]
+    assert [f.data for f in responded] == [{"article": 7}]
+    # A response without one keeps the shape recorded in every history before articles.
+    assert [f.data for f in without if f.kind == "responded"] == [{}]

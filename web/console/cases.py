@@ -14,7 +14,7 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 from api import actions, cases
 from api.auth import check_role, check_tier
 from api.deps import CaseNumber
-from api.errors import Conflict, Forbidden, NotFound
+from api.errors import Conflict, Forbidden, InvalidField, NotFound
 from api.text import SINGLE_LINE, bad_character
 from models.case import CaseView, Role
 from models.registry import BY_ROUTE, CaseCommandSpec, may_send
@@ -83,6 +83,8 @@ def _fields(
         elif name == "tier":
             kind = "select"
             options = [(str(t), f"Tier {t}") for t in (2, 3) if t > view.tier]
+        elif name == "article":
+            kind = "number"
         elif name == "assignee" and not value:
             value = me.user.id
         label = (info.description or name).rstrip(".")
@@ -210,10 +212,11 @@ async def act(request: Request, me: WebUser, number: CaseNumber, route: str) -> 
         check_role(me.user, spec.roles)
         view = await cases.read_case(engine, client, number)
         check_tier(me.user, number, view.tier)
+        await asyncio.to_thread(actions.check_references, engine, body, view.details.organisation)
         await actions.perform(
             client, request.app.state.limiter, number, spec, body, me.user.actor, key
         )
-    except (Conflict, Forbidden) as err:
-        status_code = 409 if isinstance(err, Conflict) else 403
+    except (Conflict, Forbidden, InvalidField) as err:
+        status_code = err.status
         return await _case_page(request, me, number, status_code, route, err.detail, sent)
     return RedirectResponse(f"{PREFIX}/cases/{number}", status_code=303)
