@@ -299,3 +299,29 @@ async def test_signing_in_again_ends_the_browsers_previous_session(console: Cons
         assert client.cookies[sessions.COOKIE] != first
     assert not await opens_the_queue(console, first)
     assert sessions_of(console, "bob") == 1
+
+
+async def test_signing_in_returns_to_the_page_asked_for_and_never_off_site(
+    console: Console,
+) -> None:
+    async with browser(console) as client:
+        asked = await client.get("/portal/notices")
+        assert asked.status_code == 303
+        assert asked.headers["location"] == f"{SIGN_IN}?next=/portal/notices"
+        for next_path, lands in (
+            ("https://evil.example/", "/portal"),
+            ("//evil.example/", "/portal"),
+            ("/portal/notices", "/portal/notices"),
+        ):
+            form = await client.get(f"{SIGN_IN}?next={next_path}")
+            answer = await client.post(
+                SIGN_IN,
+                data={
+                    "csrf_token": form_token(form.text),
+                    "user": "ann",
+                    "password": PASSWORD,
+                    "next": next_path,
+                },
+            )
+            assert answer.status_code == 303, answer.text
+            assert answer.headers["location"] == lands

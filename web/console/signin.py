@@ -16,8 +16,13 @@ router = APIRouter(prefix=PREFIX, include_in_schema=False)
 
 
 def _safe_next(value: str | None) -> str | None:
-    """Only a path of this console: never another site (an open redirect)."""
-    if value and value.startswith(PREFIX) and not value.startswith("//") and "\\" not in value:
+    """Only a path of the console or the portal: never another site (an open redirect)."""
+    if (
+        value
+        and value.startswith(security.WEB_PREFIXES)
+        and not value.startswith("//")
+        and "\\" not in value
+    ):
         return value
     return None
 
