@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
 from enum import StrEnum
 from html import escape
+from itertools import combinations
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -71,6 +72,15 @@ class ArticleStatus(StrEnum):
     draft = "draft"
     published = "published"
     archived = "archived"
+
+
+class Match(StrEnum):
+    """How many of a search's words an article must hold."""
+
+    all = "all"
+    # Two of them, or one when the query has only one or two: what suggestions for a
+    # case's title use (one shared word, say `upgrade`, suggests half the articles).
+    some = "some"
 
 
 # --------------------------------------------------------------------------- payloads
@@ -214,6 +224,7 @@ class SearchHit(BaseModel):
 
 class SearchResults(BaseModel):
     query: str
+    match: Match
     words: list[str] = Field(description="The words searched for (common words left out)")
     prefix: bool = Field(description="The last word also matched as the start of a word")
     items: list[SearchHit]
@@ -303,6 +314,7 @@ def sees(reader: Reader, status: str, visibility: str, plans: list[str]) -> bool
 
 
 def _plans_hold(plan: str, dialect: str) -> Any:
+    """The article's plans list `plan` (a `catalog:plan`: no character JSON escapes)."""
     if dialect == "postgresql":
         return cast(KbArticle.plans, JSONB).contains(cast(literal(f'["{plan}"]'), JSONB))
     listed = func.json_each(KbArticle.plans).table_valued("value")
@@ -711,6 +723,8 @@ MAX_WORDS = 12
 # the start of a word (`ti` would match most of the text).
 PREFIX_MIN = 3
 SEARCH_LIMIT_MAX = 50
+# Match.some asks for any two of at most this many words (28 pairs).
+SOME_MAX_WORDS = 8
 # bm25 weights of title and body on SQLite; PostgreSQL weighs them by setweight A and B
 # (1.0 and 0.4).
 SQLITE_WEIGHTS = (5.0, 1.0)
@@ -746,20 +760,34 @@ def parse_query(query: str) -> SearchQuery:
     return SearchQuery([*words[: MAX_WORDS - 1], partial], prefix=True)
 
 
-def fts5_match(query: SearchQuery, any_word: bool) -> str:
+def _required(terms: list[str], match: Match, both: str, either: str) -> str:
+    if match is Match.all:
+        return both.join(terms)
+    if len(terms) <= 2:
+        return either.join(terms)
+    if len(terms) > SOME_MAX_WORDS:
+        terms = [*terms[: SOME_MAX_WORDS - 1], terms[-1]]  # the one being typed too
+    return either.join(f"({first}{both}{second})" for first, second in combinations(terms, 2))
+
+
+def fts5_match(query: SearchQuery, match: Match) -> str:
     """An FTS5 query: every word quoted (nothing in it is read as syntax)."""
     terms = ['"' + word.replace('"', '""') + '"' for word in query.words]
     if query.prefix:
         terms[-1] += "*"
-    return (" OR " if any_word else " AND ").join(terms)
+    return _required(terms, match, " AND ", " OR ")
 
 
-def tsquery_text(query: SearchQuery, any_word: bool) -> str:
-    """A to_tsquery() text: every word quoted (letters and digits only, see _WORD)."""
+def tsquery_terms(query: SearchQuery) -> list[str]:
+    """The words as to_tsquery() operands: quoted (letters and digits only, see _WORD)."""
     terms = [f"'{word}'" for word in query.words]
     if query.prefix:
         terms[-1] += ":*"
-    return (" | " if any_word else " & ").join(terms)
+    return terms
+
+
+def tsquery_text(query: SearchQuery, match: Match) -> str:
+    return _required(tsquery_terms(query), match, " & ", " | ")
 
 
 def marked(text: str) -> str:
@@ -811,17 +839,18 @@ def _ranked_sqlite(
 
 
 def _ranked_postgresql(
-    session: Session, tsquery: str, conditions: list[Any], limit: int
+    session: Session, required: str, scored: str, conditions: list[Any], limit: int
 ) -> list[tuple[int, float, str, str]]:
+    """The hits of the `required` query, ranked and marked by the words of `scored`."""
     config = cast(literal(PG_CONFIG), REGCONFIG)
-    query = func.to_tsquery(config, tsquery)
+    query = func.to_tsquery(config, scored)
     index = _PG_INDEX.c
     # Normalisation 1: the rank over 1 + log(length), so long articles do not win by size.
     rank = func.ts_rank(index.document, query, 1)
     top = (
         select(index.article_id, rank.label("score"))
         .select_from(_PG_INDEX.join(KbArticle, col(KbArticle.id) == index.article_id))
-        .where(index.document.op("@@")(query), *conditions)
+        .where(index.document.op("@@")(func.to_tsquery(config, required)), *conditions)
         .order_by(rank.desc(), index.article_id)
         .limit(limit)
         .subquery()
@@ -841,22 +870,30 @@ def _ranked_postgresql(
 
 
 def search(
-    engine: Engine, user: Principal | None, text: str, limit: int, any_word: bool = False
+    engine: Engine,
+    user: Principal | None,
+    text: str,
+    limit: int,
+    match: Match = Match.all,
 ) -> SearchResults:
-    """Published articles the caller may see whose title or text hold every word (or,
-    with `any_word`, any of them), best first, each with its title and a passage
+    """Published articles the caller may see whose title or text hold the words (every
+    one, or with Match.some two of them), best first, each with its title and a passage
     highlighted. Words match by stem (`exports` finds `exporting`), any case."""
     query = parse_query(text)
-    results = SearchResults(query=text, words=query.words, prefix=query.prefix, items=[])
+    results = SearchResults(
+        query=text, match=match, words=query.words, prefix=query.prefix, items=[]
+    )
     if not query.words:
         return results
     with Session(engine) as session:
         reader = reader_for(session, user)
         conditions = _visible(reader, engine.dialect.name)
         if engine.dialect.name == "sqlite":
-            ranked = _ranked_sqlite(session, fts5_match(query, any_word), conditions, limit)
+            ranked = _ranked_sqlite(session, fts5_match(query, match), conditions, limit)
         else:
-            ranked = _ranked_postgresql(session, tsquery_text(query, any_word), conditions, limit)
+            # Ranked by every word it holds (bm25 over FTS5's pairs comes to the same).
+            required, scored = tsquery_text(query, match), " | ".join(tsquery_terms(query))
+            ranked = _ranked_postgresql(session, required, scored, conditions, limit)
         ids = [found for found, *_ in ranked]
         rows = {
             row.id: row for row in session.exec(select(KbArticle).where(col(KbArticle.id).in_(ids)))

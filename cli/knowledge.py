@@ -234,11 +234,13 @@ def search(
     ctx: typer.Context,
     query: Annotated[str, typer.Argument(help="Words, e.g. 'exports time out'.")],
     limit: Annotated[int, typer.Option(min=1, max=50)] = 10,
-    any_word: Annotated[bool, typer.Option("--any", help="Any word, not every word.")] = False,
+    some: Annotated[
+        bool, typer.Option("--some", help="Two of the words (one of one or two), not all.")
+    ] = False,
     as_json: JsonFlag = False,
 ) -> None:
     """Published articles you may see, best first, with the matching passage."""
-    params = {"q": query, "limit": limit, "any": "true" if any_word else None}
+    params = {"q": query, "limit": limit, "match": "some" if some else None}
     found = http.call(ctx, "GET", "/kb/search", params=params)
     if as_json:
         http.print_json(found)

@@ -27,6 +27,7 @@ from api.knowledge import (
     DeflectionRead,
     DeflectionReport,
     DraftFromCase,
+    Match,
     SearchResults,
 )
 from api.schemas import Day
@@ -93,12 +94,13 @@ async def search(
     engine: EngineDep,
     q: Annotated[str, Query(max_length=300, description="Words in title or text")],
     limit: Annotated[int, Query(ge=1, le=knowledge.SEARCH_LIMIT_MAX)] = 10,
-    any_word: Annotated[
-        bool, Query(alias="any", description="Match any word, not every word")
-    ] = False,
+    match: Annotated[
+        Match,
+        Query(description="all: every word; some: two of them (one for a query of one or two)"),
+    ] = Match.all,
 ) -> SearchResults:
     """Search the published articles the caller may see: best first, matches marked."""
-    return await asyncio.to_thread(knowledge.search, engine, user, q, limit, any_word)
+    return await asyncio.to_thread(knowledge.search, engine, user, q, limit, match)
 
 
 @router.get("/articles/{article}", response_model=ArticleRead)
