@@ -11,7 +11,19 @@ from starlette.responses import RedirectResponse, Response
 
 from api.errors import DOMAIN_PROBLEMS, TierlineError
 from web import security
-from web.console import admin, audit, base, cases, events, links, new_case, queues, releases, signin
+from web.console import (
+    admin,
+    audit,
+    base,
+    cases,
+    events,
+    kb,
+    links,
+    new_case,
+    queues,
+    releases,
+    signin,
+)
 from web.portal import base as portal
 from web.portal.routes import ROUTERS as PORTAL_ROUTERS
 from web.render import STATIC
@@ -25,6 +37,7 @@ ROUTERS = (
     events.router,
     releases.router,
     audit.router,
+    kb.router,
     admin.router,
     *PORTAL_ROUTERS,
 )

@@ -12,6 +12,7 @@ from starlette.responses import HTMLResponse
 
 from api.auth import article
 from api.errors import Forbidden
+from api.knowledge import STAFF_ROLES as KB_READERS
 from api.routes.audit import AUDIT_ROLES
 from api.routes.queues import QUEUE_ROLES
 from api.routes.releases import READER_ROLES as RELEASE_READERS
@@ -37,6 +38,7 @@ class Section:
 SECTIONS = (
     Section("Queues", f"{PREFIX}/queues/1", QUEUE_ROLES),
     Section("Releases", f"{PREFIX}/releases", RELEASE_READERS),
+    Section("Knowledge base", f"{PREFIX}/kb", KB_READERS),
     Section("Audit", f"{PREFIX}/audit", AUDIT_ROLES),
     Section("Admin", f"{PREFIX}/admin", ()),
 )
