@@ -20,6 +20,13 @@ query. The rules, each a choice an auditor should know:
   `clock_resumed`, `clock_met`, `clock_stopped` or restart that ends the stretch, summed per
   clock run up to its outcome, and attributed with that outcome; the mean is over outcomes.
 - `since` and `until` are UTC dates; an outcome counts when since <= its instant < until.
+
+Beside the outcomes, each plan and month (`plan_months`) has the cases opened under the
+plan in that month (their opening instant, in UTC, within the period) and the cases
+deflected: a customer of the plan, about to open a case, said a suggested knowledge-base
+article solved it (`api.knowledge.deflection_counts`: the plan their organisation had
+then, the month of that answer in UTC). The deflection rate is deflected over opened plus
+deflected: of the cases customers came to open, the share an article answered.
 """
 
 from __future__ import annotations
@@ -30,6 +37,7 @@ from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time
+from enum import StrEnum
 from html import escape
 from typing import Any, Literal
 
@@ -37,6 +45,7 @@ from pydantic import BaseModel, Field
 from sqlalchemy import Engine, and_, exists, select
 from sqlmodel import Session, col
 
+from api.knowledge import deflection_counts
 from db.read_model import CaseEventRecord, CaseRecord, utcnow
 
 CLOCK_KINDS = (
@@ -73,8 +82,29 @@ class AttainmentRow(BaseModel):
         return self.met + self.breached
 
 
+class PlanMonth(BaseModel):
+    """One plan and month: its clock outcomes (every severity, tier and clock together),
+    the cases opened, and the cases a knowledge-base article answered instead."""
+
+    plan: str = Field(description="'<catalog>:<plan>'")
+    month: str = Field(description="'YYYY-MM', in UTC")
+    met: int = Field(default=0, description="The month's rows' `met`, summed")
+    breached: int = Field(default=0, description="The month's rows' `breached`, summed")
+    attainment: float | None = Field(default=None, description="met / (met + breached)")
+    opened: int = Field(default=0, description="Cases opened under the plan in the month")
+    deflected: int = Field(
+        default=0,
+        description="Cases not opened: a customer of the plan said a suggested "
+        "knowledge-base article solved the problem",
+    )
+    deflection_rate: float | None = Field(
+        default=None, description="deflected / (opened + deflected)"
+    )
+
+
 class AttainmentReport(BaseModel):
-    """SLA attainment over a period, one row per plan, severity, tier, month and clock."""
+    """SLA attainment over a period, one row per plan, severity, tier, month and clock;
+    and per plan and month, the outcomes with the cases opened and deflected."""
 
     generated_at: datetime
     since: date | None
@@ -82,6 +112,10 @@ class AttainmentReport(BaseModel):
     organisation: str | None
     month_zone: Literal["UTC"] = "UTC"
     rows: list[AttainmentRow]
+    plan_months: list[PlanMonth] = Field(
+        default_factory=list,
+        description="Every plan and month with an outcome, an opened case or a deflection",
+    )
 
     def by_plan_and_month(self) -> list[tuple[str, str, int, int]]:
         """(plan, month, met, breached), every clock, severity and tier together."""
@@ -186,13 +220,72 @@ def attainment(
     for number, case_events in by_case.items():
         row = cases[number]
         _replay(row.view, row.tier, row.severity, case_events, start, end, groups)
+    rows = [_row(key, group) for key, group in sorted(groups.items())]
+    deflected = {
+        (count.plan, count.month): count.deflected
+        for count in deflection_counts(engine, since, until, organisation).rows
+    }
     return AttainmentReport(
         generated_at=utcnow(),
         since=since,
         until=until,
         organisation=organisation,
-        rows=[_row(key, group) for key, group in sorted(groups.items())],
+        rows=rows,
+        plan_months=_plan_months(rows, _opened(engine, start, end, organisation), deflected),
     )
+
+
+def _opened(
+    engine: Engine, start: datetime | None, end: datetime | None, organisation: str | None
+) -> dict[tuple[str, str], int]:
+    """Cases opened per plan and month (UTC), since <= opened_at < until."""
+    view = col(CaseRecord.view)
+    query = select(
+        col(CaseRecord.opened_at),
+        view[("policy", "catalog_id")].as_string(),
+        view["plan_id"].as_string(),
+    )
+    if start is not None:
+        query = query.where(col(CaseRecord.opened_at) >= start)
+    if end is not None:
+        query = query.where(col(CaseRecord.opened_at) < end)
+    if organisation is not None:
+        query = query.where(col(CaseRecord.organisation) == organisation)
+    counts: dict[tuple[str, str], int] = defaultdict(int)
+    with Session(engine) as session:
+        for opened_at, catalog, plan in session.execute(query):
+            counts[(f"{catalog or '?'}:{plan or '?'}", _utc(opened_at).strftime("%Y-%m"))] += 1
+    return counts
+
+
+def _plan_months(
+    rows: list[AttainmentRow],
+    opened: dict[tuple[str, str], int],
+    deflected: dict[tuple[str, str], int],
+) -> list[PlanMonth]:
+    outcomes: dict[tuple[str, str], list[int]] = defaultdict(lambda: [0, 0])
+    for row in rows:
+        total = outcomes[(row.plan, row.month)]
+        total[0] += row.met
+        total[1] += row.breached
+    found = []
+    for plan, month in sorted({*outcomes, *opened, *deflected}):
+        met, breached = outcomes.get((plan, month), (0, 0))
+        came = opened.get((plan, month), 0)
+        solved = deflected.get((plan, month), 0)
+        found.append(
+            PlanMonth(
+                plan=plan,
+                month=month,
+                met=met,
+                breached=breached,
+                attainment=met / (met + breached) if met + breached else None,
+                opened=came,
+                deflected=solved,
+                deflection_rate=solved / (came + solved) if came + solved else None,
+            )
+        )
+    return found
 
 
 def _initial(events: Iterable[Any], kind: str, key: str) -> Any:
@@ -314,16 +407,40 @@ CSV_COLUMNS = (
     "paused_seconds_total",
     "paused_seconds_mean",
 )
+PLAN_CSV_COLUMNS = (
+    "plan",
+    "month",
+    "met",
+    "breached",
+    "attainment",
+    "opened",
+    "deflected",
+    "deflection_rate",
+)
 
 
-def to_csv(report: AttainmentReport) -> str:
-    """One row per plan, severity, tier, month and clock, after a header row."""
+class Table(StrEnum):
+    """Which of the report's tables a CSV holds."""
+
+    clocks = "clocks"  # `rows`: per plan, policy version, severity, tier, month and clock
+    plans = "plans"  # `plan_months`: per plan and month, with cases opened and deflected
+
+
+def to_csv(report: AttainmentReport, table: Table = Table.clocks) -> str:
+    """One table after a header row: `rows` (one per plan, severity, tier, month and
+    clock) or `plan_months` (one per plan and month)."""
+    columns: tuple[str, ...]
+    rows: list[BaseModel]
+    if table is Table.plans:
+        columns, rows = PLAN_CSV_COLUMNS, list(report.plan_months)
+    else:
+        columns, rows = CSV_COLUMNS, list(report.rows)
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(CSV_COLUMNS)
-    for row in report.rows:
+    writer.writerow(columns)
+    for row in rows:
         values = row.model_dump()
-        writer.writerow("" if values[name] is None else values[name] for name in CSV_COLUMNS)
+        writer.writerow("" if values[name] is None else values[name] for name in columns)
     return out.getvalue()
 
 
@@ -375,20 +492,24 @@ def to_svg(report: AttainmentReport) -> str:
     return "\n".join(parts)
 
 
-def to_html(report: AttainmentReport) -> str:
-    """A self-contained page: the chart as inline SVG and every row as a table; no script."""
-    period = f"{report.since or 'the beginning'} to {report.until or 'now'} (until exclusive)"
-    scope = escape(report.organisation or "all organisations")
-    head = "".join(f"<th>{escape(name)}</th>" for name in CSV_COLUMNS)
+def _table(columns: tuple[str, ...], rows: Iterable[BaseModel]) -> str:
+    head = "".join(f"<th>{escape(name)}</th>" for name in columns)
     body = "\n".join(
         "<tr>"
         + "".join(
             f"<td>{escape('' if value is None else _cell(value))}</td>"
-            for value in (getattr(row, name) for name in CSV_COLUMNS)
+            for value in (getattr(row, name) for name in columns)
         )
         + "</tr>"
-        for row in report.rows
+        for row in rows
     )
+    return f"<table>\n<thead><tr>{head}</tr></thead>\n<tbody>\n{body}\n</tbody>\n</table>"
+
+
+def to_html(report: AttainmentReport) -> str:
+    """A self-contained page: the chart as inline SVG and both tables; no script."""
+    period = f"{report.since or 'the beginning'} to {report.until or 'now'} (until exclusive)"
+    scope = escape(report.organisation or "all organisations")
     return f"""<!DOCTYPE html>
 <html lang="en">
 <head>
@@ -406,13 +527,12 @@ th {{ background: #f0f0f0; }}
 <p>{scope}, {escape(period)}; months in {report.month_zone}; generated
 {escape(report.generated_at.isoformat())}.</p>
 {to_svg(report)}
+<h2>Per plan and month, with cases opened and deflected</h2>
+<p>Deflected: cases not opened because a customer said a suggested knowledge-base article
+solved the problem; the deflection rate is deflected / (opened + deflected).</p>
+{_table(PLAN_CSV_COLUMNS, report.plan_months)}
 <h2>Per plan, severity, tier, month and clock</h2>
-<table>
-<thead><tr>{head}</tr></thead>
-<tbody>
-{body}
-</tbody>
-</table>
+{_table(CSV_COLUMNS, report.rows)}
 </body>
 </html>
 """

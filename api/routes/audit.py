@@ -16,7 +16,7 @@ from api.deps import CaseNumber, CatalogsDep, EngineDep, Offset, TemporalDep
 from api.errors import InvalidField
 from api.schemas import Day, Instant, InstantOrDay
 from audit.asof import CaseAsOf, NotOpenYet, case_as_of
-from audit.attainment import AttainmentReport, attainment, to_csv, to_html
+from audit.attainment import AttainmentReport, Table, attainment, to_csv, to_html
 from audit.history import histories_to_json
 from audit.replay import Verdict, replay_case
 from audit.timeline import CaseTimeline, timeline
@@ -34,6 +34,11 @@ class ClosedCases(BaseModel):
     total: int
     limit: int
     offset: int
+
+
+def csv_name(table: Table) -> str:
+    """The download's file name: the rows as before, the plan table beside them."""
+    return "sla-attainment.csv" if table is Table.clocks else "sla-attainment-plans.csv"
 
 
 class ReportFormat(StrEnum):
@@ -144,7 +149,8 @@ async def case_what_if(
                 "text/csv": {},
                 "text/html": {},
             },
-            "description": "The report as JSON, CSV, or an HTML page with a chart",
+            "description": "The report as JSON, CSV (one of its tables), or an HTML page "
+            "with a chart and both tables",
         }
     },
 )
@@ -154,16 +160,24 @@ def sla_attainment(
     until: Annotated[Day | None, Query(description="Last day (UTC), exclusive")] = None,
     organisation: Annotated[str | None, Query(max_length=100)] = None,
     format: Annotated[ReportFormat, Query()] = ReportFormat.json,
+    table: Annotated[
+        Table,
+        Query(
+            description="CSV only: `clocks` (the rows) or `plans` (per plan and month, with "
+            "cases opened and deflected)"
+        ),
+    ] = Table.clocks,
 ) -> Any:
-    """SLA attainment per plan, severity, tier, month and clock: met, breached, paused."""
+    """SLA attainment per plan, severity, tier, month and clock (met, breached, paused), and
+    per plan and month with the cases opened and deflected by knowledge-base articles."""
     if since and until and until <= since:
         raise InvalidField("query.until", "must come after since")
     report: AttainmentReport = attainment(engine, since, until, organisation)
     if format is ReportFormat.csv:
         return Response(
-            to_csv(report),
+            to_csv(report, table),
             media_type="text/csv",
-            headers={"Content-Disposition": 'attachment; filename="sla-attainment.csv"'},
+            headers={"Content-Disposition": f'attachment; filename="{csv_name(table)}"'},
         )
     if format is ReportFormat.html:
         return Response(to_html(report), media_type="text/html")

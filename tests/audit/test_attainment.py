@@ -11,9 +11,19 @@ from datetime import UTC, date, datetime
 from typing import Any
 
 from sqlalchemy import Engine
+from sqlmodel import Session
 
 from activities.projection import CaseProjection
-from audit.attainment import AttainmentReport, attainment, to_csv, to_html, to_json
+from audit.attainment import (
+    PLAN_CSV_COLUMNS,
+    AttainmentReport,
+    Table,
+    attainment,
+    to_csv,
+    to_html,
+    to_json,
+)
+from db.knowledge import KbArticle, KbDeflection
 from models import transitions
 from models.case import CaseEvent, CaseProjected, CaseState
 from models.commands import (
@@ -211,7 +221,9 @@ def test_html_is_one_page_with_a_bar_per_plan_and_month(read_model: Engine) -> N
     widths = [float(w) for w in re.findall(r'<rect class="bar"[^>]*width="([\d.]+)"', page)]
     assert widths[0] == widths[2] > widths[1] > 0
     assert "<script" not in page and "http://" not in page.replace("http://www.w3.org", "")
-    assert page.count("<tr>") == len(EXPECTED) + 1
+    # Both tables, each with its header row: per plan and month, and every row.
+    assert page.count("<tr>") == len(report.plan_months) + 1 + len(EXPECTED) + 1
+    assert "<th>deflected</th>" in page
 
 
 def test_json_report_names_its_rules(read_model: Engine) -> None:
@@ -241,4 +253,119 @@ def test_a_reopened_case_meets_its_clocks_again(read_model: Engine) -> None:
         (FAST, "normal", 1, "2026-11", "periodic_update"): (4, 0, 2700.0),
         (FAST, "normal", 1, "2026-11", "resolution"): (2, 0, 2700.0),
         (FAST, "normal", 1, "2026-11", "tier1"): (1, 0, 0.0),
+    }
+
+
+def deflect(engine: Engine, *deflections: tuple[str, str, str]) -> None:
+    """(organisation, plan, instant) deflections, as the portal's "this solved it"
+    records them, of one published article."""
+    with Session(engine) as session:
+        article = KbArticle(
+            slug="exports",
+            title="Exports time out",
+            category="general",
+            visibility="public",
+            status="published",
+            version=1,
+            published_version=1,
+            created_by="bob",
+        )
+        session.add(article)
+        session.flush()
+        assert article.id is not None
+        for organisation, plan, when in deflections:
+            session.add(
+                KbDeflection(
+                    organisation=organisation,
+                    plan=plan,
+                    article_id=article.id,
+                    user_id="ann",
+                    query="Exports fail",
+                    at=at(when),
+                )
+            )
+        session.commit()
+
+
+DEFLECTIONS = (
+    ("acme", FAST, "2026-11-02T09:00:00"),
+    ("acme", FAST, "2026-11-30T23:59:59"),
+    ("acme", FAST, "2027-01-05T12:00:00"),  # a month with neither outcomes nor cases
+    ("globex", OFFICE, "2026-12-01T07:00:00"),
+)
+
+
+def per_plan(report: AttainmentReport) -> dict[tuple[str, str], tuple[int, int, int, int]]:
+    return {
+        (p.plan, p.month): (p.met, p.breached, p.opened, p.deflected) for p in report.plan_months
+    }
+
+
+def test_cases_opened_and_deflected_per_plan_and_month(read_model: Engine) -> None:
+    drive_cases(read_model)
+    deflect(read_model, *DEFLECTIONS)
+
+    report = attainment(read_model, since=None, until=None)
+
+    assert per_plan(report) == {
+        # A opened on 31 October; B and D in November, with two deflections.
+        (FAST, "2026-10"): (3, 0, 1, 0),
+        (FAST, "2026-11"): (6, 3, 2, 2),
+        (OFFICE, "2026-12"): (2, 0, 1, 1),
+        (FAST, "2027-01"): (0, 0, 0, 1),
+    }
+    months = {(p.plan, p.month): p for p in report.plan_months}
+    assert months[(FAST, "2026-11")].deflection_rate == 0.5
+    assert months[(FAST, "2026-11")].attainment == 6 / 9
+    assert (months[(FAST, "2027-01")].attainment, months[(FAST, "2027-01")].deflection_rate) == (
+        None,
+        1.0,
+    )
+    # The chart's bars stay those with outcomes.
+    assert [(plan, month) for plan, month, *_ in report.by_plan_and_month()] == [
+        (FAST, "2026-10"),
+        (FAST, "2026-11"),
+        (OFFICE, "2026-12"),
+    ]
+
+
+def test_opened_and_deflected_follow_the_period_and_organisation(read_model: Engine) -> None:
+    drive_cases(read_model)
+    deflect(read_model, *DEFLECTIONS)
+
+    november = attainment(read_model, since=date(2026, 11, 1), until=date(2026, 12, 1))
+    globex = attainment(read_model, since=None, until=None, organisation="globex")
+
+    assert per_plan(november) == {(FAST, "2026-11"): (6, 3, 2, 2)}
+    assert per_plan(globex) == {(OFFICE, "2026-12"): (2, 0, 1, 1)}
+
+
+def test_the_plan_table_as_csv_and_json(read_model: Engine) -> None:
+    drive_cases(read_model)
+    deflect(read_model, *DEFLECTIONS)
+    report = attainment(read_model, since=None, until=None)
+
+    rows = list(csv.DictReader(io.StringIO(to_csv(report, Table.plans))))
+
+    assert tuple(rows[0]) == PLAN_CSV_COLUMNS
+    assert [
+        (r["plan"], r["month"], int(r["opened"]), int(r["deflected"]), r["deflection_rate"])
+        for r in rows
+    ] == [
+        (FAST, "2026-10", 1, 0, "0.0"),
+        (FAST, "2026-11", 2, 2, "0.5"),
+        (FAST, "2027-01", 0, 1, "1.0"),
+        (OFFICE, "2026-12", 1, 1, "0.5"),
+    ]
+    assert rows[2]["attainment"] == ""  # no outcome that month
+    data = json.loads(to_json(report))
+    assert data["plan_months"][1] == {
+        "plan": FAST,
+        "month": "2026-11",
+        "met": 6,
+        "breached": 3,
+        "attainment": 6 / 9,
+        "opened": 2,
+        "deflected": 2,
+        "deflection_rate": 0.5,
     }
