@@ -20,10 +20,10 @@ from temporalio.client import Client, WorkflowHistory
 from api.audit import closed_between, evidence_response, histories_of
 from api.deps import MAX_ID, CaseNumber
 from api.errors import DOMAIN_PROBLEMS, TierlineError
-from api.routes.audit import AUDIT_ROLES
+from api.routes.audit import AUDIT_ROLES, csv_name
 from api.schemas import Day, Instant
 from audit.asof import CaseAsOf, CaseNeverOpened, NotOpenYet, ReplayFailed, case_as_of
-from audit.attainment import AttainmentReport, attainment, to_csv
+from audit.attainment import AttainmentReport, Table, attainment, to_csv
 from audit.history import HistoryProblem, case_start, event_time
 from audit.replay import Verdict, replay_case
 from audit.timeline import CaseTimeline, timeline
@@ -56,6 +56,11 @@ async def _histories(client: Client, number: int) -> list[WorkflowHistory]:
         raise _page_error(err) from None
 
 
+def band(share: float) -> str:
+    """The colour band of an attainment share."""
+    return next(name for floor, name in BANDS if share >= floor)
+
+
 @dataclass(frozen=True)
 class Bar:
     """One plan and month of the chart."""
@@ -80,7 +85,7 @@ class Bar:
 
     @property
     def band(self) -> str:
-        return next(name for floor, name in BANDS if self.share >= floor)
+        return band(self.share)
 
 
 @dataclass(frozen=True)
@@ -165,6 +170,7 @@ async def audit_home(
         period=period,
         report=report,
         chart=chart(report),
+        band=band,
         closed=closed,
         closed_total=total,
     )
@@ -181,8 +187,9 @@ async def attainment_csv(
     since: FilterText = None,
     until: FilterText = None,
     organisation: FilterText = None,
+    table: Table = Table.clocks,
 ) -> Response:
-    """The attainment report's rows as CSV, as the API's `format=csv` gives them."""
+    """One of the attainment report's tables as CSV, as the API's `format=csv` gives it."""
     allow(me, AUDITORS)
     period = _period(since, until, organisation)
     if period.errors:
@@ -196,9 +203,9 @@ async def attainment_csv(
         period.organisation or None,
     )
     return Response(
-        to_csv(report),
+        to_csv(report, table),
         media_type="text/csv",
-        headers={"Content-Disposition": 'attachment; filename="sla-attainment.csv"'},
+        headers={"Content-Disposition": f'attachment; filename="{csv_name(table)}"'},
     )
 
 
