@@ -448,7 +448,14 @@ async def test_a_double_submitted_new_case_opens_one_case_with_its_files_once(
 
 
 async def test_the_portal_needs_a_session_and_sends_the_consoles_headers(console: Console) -> None:
-    for path in ("/portal", "/portal/cases/new", "/portal/notices", "/portal/releases"):
+    for path in (
+        "/portal",
+        "/portal/cases/new",
+        "/portal/notices",
+        "/portal/releases",
+        "/portal/kb",
+        "/portal/kb/suggest?q=exports",
+    ):
         answer = await console.api.anonymous.get(path)
         assert answer.status_code == 303, path
         assert answer.headers["location"].startswith("/console/sign-in?next=")

@@ -31,6 +31,7 @@ NAV = (
     ("Open a case", f"{PREFIX}/cases/new"),
     ("Notices", f"{PREFIX}/notices"),
     ("Releases", f"{PREFIX}/releases"),
+    ("Knowledge base", f"{PREFIX}/kb"),
 )
 ERROR_TEMPLATE = "portal/error.html"
 # A case's status as its customer reads it (the tier is shown beside it).

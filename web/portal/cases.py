@@ -23,13 +23,14 @@ from api.text import SINGLE_LINE, bad_character
 from models.case import CaseStatus, CaseView
 from models.clocks import ClockName, ClockView
 from models.commands import CustomerReply
-from models.registry import BY_ROUTE, CaseCommandSpec
+from models.registry import BY_ROUTE, CaseCommandSpec, EventKind
 from policies.business_time import parse_zone
 from policies.format import Catalog, PolicyError
 from web import security
 from web.console.cases import LONG_TEXT, offered
 from web.portal import attachments
 from web.portal.base import PREFIX, Customer, CustomerDep, catalog_of, page, wall
+from web.portal.kb import article_titles
 from web.portal.promises import words
 
 router = APIRouter(prefix=PREFIX, include_in_schema=False)
@@ -176,6 +177,14 @@ async def _case_page(
         Entry(row.seq, row.at, row.kind, _who(row.actor_id, row.actor_role), row.reason, row.data)
         for row in rows
     ]
+    # A response may point to an article (its number); the customer sees its title and a
+    # link, where they may still read it.
+    pointed = {
+        entry.data["article"]
+        for entry in timeline
+        if entry.kind == EventKind.responded.value and isinstance(entry.data.get("article"), int)
+    }
+    articles = await article_titles(engine, who.user, pointed) if pointed else {}
     shown: list[ClockView] = [c for c in view.clocks if c.name in CUSTOMER_CLOCKS]
     zone = _zone(catalog, view.plan_id, who.organisation.addons)
     due_local = {c.name.value: _due_local(c, zone) for c in shown}
@@ -190,6 +199,7 @@ async def _case_page(
         due_local=due_local,
         targets=targets,
         timeline=timeline,
+        articles=articles,
         files=files,
         catalog=catalog,
         plan=plan,
