@@ -7,9 +7,9 @@ from __future__ import annotations
 import asyncio
 import uuid
 from datetime import UTC, datetime
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Query, Request
 from pydantic import ValidationError
 from sqlmodel import Session
 from starlette.responses import HTMLResponse, RedirectResponse, Response
@@ -87,9 +87,12 @@ def _email_of(request: Request, who: Customer) -> str:
 
 
 @router.get("/cases/new", response_class=HTMLResponse)
-async def new_case(request: Request, who: CustomerDep) -> Response:
-    """The form, with the plan's severities and what each promises if filed now."""
-    return await _form(request, who, {})
+async def new_case(
+    request: Request, who: CustomerDep, title: Annotated[str, Query(max_length=300)] = ""
+) -> Response:
+    """The form, with the plan's severities and what each promises if filed now; `title`
+    fills its title in (the knowledge base's "open the case" links carry it)."""
+    return await _form(request, who, {"title": title})
 
 
 @router.post("/cases/new", response_class=HTMLResponse)

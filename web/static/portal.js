@@ -2,6 +2,9 @@
 // a case's forms follow its state. When a live update shows that the case now allows
 // other actions (an agent resolved it: confirm and reopen), the forms are fetched again,
 // unless something is typed in them: then the page says so and keeps what was typed.
+// On the new-case page, articles that may answer the title are suggested as it is typed
+// (the server's fragment, fetched once typing pauses); without this script the page's
+// "search the knowledge base first" form does the same.
 "use strict";
 
 (function () {
@@ -42,5 +45,53 @@
     }).observe(document.body, { attributes: true, attributeFilter: ["data-refreshed"] });
   }
 
+  var PAUSE_MS = 250;
+
+  function suggest() {
+    var title = document.getElementById("title");
+    var box = document.getElementById("kb-suggestions");
+    var url = box ? box.getAttribute("data-url") : null;
+    if (!title || !box || !url || !window.fetch) return;
+    var first = document.getElementById("kb-first");
+    var hint = document.getElementById("title-hint");
+    if (first) first.hidden = true;
+    if (hint) {
+      hint.hidden = false;
+      title.setAttribute("aria-describedby", "title-hint");
+    }
+    var timer = null, asked = 0, shown = null;
+
+    function ask() {
+      var q = title.value.trim();
+      if (q === shown) return;
+      var mine = ++asked;  // only the newest answer is shown, whatever order they come in
+      if (!q) {
+        shown = q;
+        box.replaceChildren();
+        return;
+      }
+      fetch(url + "?part=list&q=" + encodeURIComponent(q), {
+        credentials: "same-origin", headers: { "Accept": "text/html" }
+      }).then(function (response) {
+        if (response.redirected || !response.ok) { throw new Error("status " + response.status); }
+        return response.text();
+      }).then(function (html) {
+        if (mine !== asked) return;
+        var holder = document.createElement("div");
+        holder.innerHTML = html;  // the server's own escaped HTML
+        box.replaceChildren.apply(box, Array.prototype.slice.call(holder.childNodes));
+        box.setAttribute("data-query", q);
+        shown = q;
+      }).catch(function () {});
+    }
+
+    title.addEventListener("input", function () {
+      if (timer) window.clearTimeout(timer);
+      timer = window.setTimeout(ask, PAUSE_MS);
+    });
+    if (title.value.trim()) ask();
+  }
+
   document.addEventListener("DOMContentLoaded", follow);
+  document.addEventListener("DOMContentLoaded", suggest);
 })();
