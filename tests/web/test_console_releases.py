@@ -170,3 +170,10 @@ async def test_customers_are_refused_and_auditors_and_agents_only_read(
     assert "did not come from this site" in await forged.text()
     assert (await console.api.rex.get("/releases/5.0")).json()["status"] == "planned"
     await shot(ada, "releases-auditor")
+
+
+async def test_the_release_filter_takes_any_status_or_one(console: Console) -> None:
+    page = await console.sign_in("rex")
+    for query, status in (("", 200), ("planned", 200), ("nonsense", 422)):
+        response = await page.goto(f"/console/releases?status={query}")
+        assert response is not None and response.status == status, query

@@ -272,12 +272,15 @@ def _path(version: str) -> str:
 async def release_list(
     request: Request,
     me: WebUser,
-    status: Annotated[ReleaseStatus | None, Query()] = None,
+    # The filter form's "any" sends an empty value, which the enum would refuse.
+    status: Annotated[
+        str | None, Query(pattern="^(|" + "|".join(s.value for s in ReleaseStatus) + ")$")
+    ] = None,
     offset: Offset = 0,
 ) -> Response:
     """Releases, most recently planned first, from the read model."""
     allow(me, READERS)
-    return await _list_page(request, me, status, offset)
+    return await _list_page(request, me, ReleaseStatus(status) if status else None, offset)
 
 
 @router.post("/releases", response_class=HTMLResponse)
