@@ -34,6 +34,7 @@ WALKTHROUGH = (
     "Audit",
     "The command line",
     "The console",
+    "The knowledge base",
     "E-mail",
     "Mail in development",
     "Policies",
