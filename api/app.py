@@ -9,6 +9,7 @@ from fastapi import FastAPI
 from fastapi_offline import FastAPIOffline
 
 from api import errors
+from api.asgi import BodyLimitMiddleware
 from api.auth import bootstrap_admin
 from api.idempotency import IdempotencyMiddleware
 from api.instances import registered
@@ -35,6 +36,10 @@ from runtime import connect, pin_time_zone_data
 from settings import Settings, get_settings
 from web import app as web
 from web.live import CaseFeed
+
+# The largest body a request without files needs (an article or a notice is at most a
+# few hundred KiB of JSON).
+BODY_LIMIT = 2 * 1024 * 1024
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -74,6 +79,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(IdempotencyMiddleware)
     # Outside the idempotency claim: a refused request claims no key.
     app.add_middleware(TextMiddleware)
+    # Outermost: nothing reads a body larger than any request needs. Forms with files may
+    # carry as many files as a mail may, plus their fields.
+    app.add_middleware(
+        BodyLimitMiddleware,
+        limit=BODY_LIMIT,
+        multipart_limit=settings.mail_max_attachments * settings.mail_max_attachment_bytes
+        + BODY_LIMIT,
+    )
     app.include_router(health.router)
     app.include_router(users.router)
     app.include_router(invitations.router)

@@ -342,7 +342,7 @@ def _visible(reader: Reader, dialect: str) -> list[Any]:
 
 
 def _find(session: Session, ref: str | int) -> KbArticle | None:
-    if isinstance(ref, int) or ref.isdigit():
+    if isinstance(ref, int) or (ref.isascii() and ref.isdigit()):
         number = int(ref)
         return session.get(KbArticle, number) if 1 <= number <= MAX_ID else None
     return session.exec(select(KbArticle).where(col(KbArticle.slug) == ref)).first()

@@ -145,6 +145,11 @@ async def _refuse(send: Send, errors: list[dict[str, str]]) -> None:
     await send({"type": "http.response.body", "body": body})
 
 
+def _is_form(scope: Scope) -> bool:
+    content_type = dict(scope.get("headers", [])).get(b"content-type", b"").lower()
+    return content_type.startswith((b"multipart/form-data", b"application/x-www-form-urlencoded"))
+
+
 class TextMiddleware:
     """Refuses control characters in any request's path, query and JSON body."""
 
@@ -159,7 +164,9 @@ class TextMiddleware:
         if errors:
             await _refuse(send, errors)
             return
-        if scope["method"] not in ("POST", "PUT", "PATCH"):
+        if scope["method"] not in ("POST", "PUT", "PATCH") or _is_form(scope):
+            # Forms (the console's and the portal's, files among them) are checked field
+            # by field where they are read: `bad_character`.
             await self.app(scope, receive, send)
             return
         body = await read_body(receive)

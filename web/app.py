@@ -3,6 +3,8 @@ error pages in place of problem documents under the web prefixes."""
 
 from __future__ import annotations
 
+import logging
+
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.staticfiles import StaticFiles
@@ -24,6 +26,7 @@ from web.console import (
     releases,
     signin,
 )
+from web.links import RedactLinkTokens
 from web.portal import base as portal
 from web.portal.routes import ROUTERS as PORTAL_ROUTERS
 from web.render import STATIC
@@ -93,6 +96,9 @@ def _html_errors(app: FastAPI) -> None:
 
 def install(app: FastAPI) -> None:
     """Add the console to the app (after the API's error handlers are installed)."""
+    access = logging.getLogger("uvicorn.access")
+    if not any(isinstance(f, RedactLinkTokens) for f in access.filters):
+        access.addFilter(RedactLinkTokens())
     app.add_middleware(security.SecurityHeadersMiddleware)
     for router in ROUTERS:
         app.include_router(router)

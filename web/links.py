@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import secrets
 import smtplib
 import weakref
@@ -39,6 +40,23 @@ from settings import Settings
 from web import sessions
 
 log = logging.getLogger("tierline.web.links")
+TOKEN_IN_QUERY = re.compile(r"([?&]token=)[^&\s\"]+")
+
+
+class RedactLinkTokens(logging.Filter):
+    """Keeps a link's token out of access logs (uvicorn logs each request's path with its
+    query): whoever reads the log could otherwise use an unused link."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple):
+            record.args = tuple(
+                TOKEN_IN_QUERY.sub(r"\1[redacted]", arg) if isinstance(arg, str) else arg
+                for arg in record.args
+            )
+        elif isinstance(record.msg, str):
+            record.msg = TOKEN_IN_QUERY.sub(r"\1[redacted]", record.msg)
+        return True
+
 
 # Each SMTP step's limit, and the whole send's.
 SMTP_TIMEOUT_SECONDS = 10

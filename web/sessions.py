@@ -114,8 +114,11 @@ def _aware(moment: datetime) -> datetime:
     return moment if moment.tzinfo is not None else moment.replace(tzinfo=utcnow().tzinfo)
 
 
-def lookup(engine: Engine, settings: Settings, cookie: str | None) -> WebPrincipal | None:
-    """The session's user, or None when there is none or it has ended."""
+def lookup(
+    engine: Engine, settings: Settings, cookie: str | None, touch: bool = True
+) -> WebPrincipal | None:
+    """The session's user, or None when there is none or it has ended. `touch=False`
+    leaves its idle time running (an open live stream is not the user at work)."""
     if not cookie or len(cookie) > 200:
         return None
     key = digest(cookie)
@@ -140,18 +143,12 @@ def lookup(engine: Engine, settings: Settings, cookie: str | None) -> WebPrincip
                 session.commit()
             return None
         principal = _principal(user, row)
-        if now - _aware(row.seen_at) > TOUCH_EVERY:
+        if touch and now - _aware(row.seen_at) > TOUCH_EVERY:
             with write_lock(engine):
                 row.seen_at = now
                 session.add(row)
                 session.commit()
         return principal
-
-
-def still_valid(engine: Engine, key: str) -> bool:
-    """Whether the session with this digest still exists (for long-lived streams)."""
-    with Session(engine) as session:
-        return session.get(WebSession, key) is not None
 
 
 def end(engine: Engine, key: str) -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 from datetime import datetime
 from typing import Annotated, Any
+from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, Path, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
@@ -211,12 +212,17 @@ async def download_attachment(
             return row, store.get(row.digest)
 
     row, data = await asyncio.to_thread(load)
-    filename = row.filename.replace('"', "'")
+    # An ASCII name for every client, and the real one (RFC 6266) for those that read it:
+    # a header is Latin-1, and a name in another script made every download a 500.
+    ascii_name = row.filename.encode("ascii", "replace").decode().replace('"', "'")
+    disposition = f'attachment; filename="{ascii_name}"'
+    if not row.filename.isascii():
+        disposition += f"; filename*=UTF-8''{quote(row.filename)}"
     return Response(
         data,
         media_type="application/octet-stream",
         headers={
-            "Content-Disposition": f'attachment; filename="{filename}"',
+            "Content-Disposition": disposition,
             "X-Content-Type-Options": "nosniff",
             "X-Original-Content-Type": row.content_type,
         },

@@ -5,6 +5,7 @@ notices, releases, and the console's protections."""
 from __future__ import annotations
 
 import asyncio
+import logging
 import re
 import threading
 from datetime import UTC, datetime, timedelta
@@ -14,6 +15,7 @@ from pathlib import Path
 from playwright.async_api import FilePayload, Page, expect
 
 from tests.web.conftest import Console, shot
+from web.links import RedactLinkTokens
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
 
@@ -472,3 +474,61 @@ async def test_the_portal_needs_a_session_and_sends_the_consoles_headers(console
     await expect(ann).to_have_url(re.compile(r"/console/sign-in$"))
     await ann.goto("/portal")
     await expect(ann).to_have_url(re.compile(r"/console/sign-in\?next="))
+
+
+async def test_odd_input_is_a_clear_refusal_never_a_500(console: Console) -> None:
+    """What the review found: a file where the title belongs, a number in another script,
+    a file named in another script, and a body larger than anything needs."""
+    ann = await console.sign_in("ann")
+    await ann.goto("/portal/cases/new")
+    form = ann.locator("form.new-case")
+    token = await form.locator("input[name='csrf_token']").input_value()
+    title_as_file = await ann.request.post(
+        "/portal/cases/new",
+        multipart={
+            "csrf_token": token,
+            "title": FilePayload(name="t.txt", mimeType="text/plain", buffer=b"x"),
+            "details": "d",
+            "severity": "normal",
+        },
+        headers={"Origin": console.base_url},
+    )
+    assert title_as_file.status == 422
+    for path in ("/portal/kb/²", "/console/kb/²"):
+        page = await console.sign_in("ann" if path.startswith("/portal") else "bob")
+        response = await page.goto(path)
+        assert response is not None and response.status == 404, path
+    assert (await console.api.anonymous.get("/kb/articles/²")).status_code == 404
+
+    # A file named in another script downloads under its own name.
+    number = await open_as(console, "ann", "acme", "Report attached")
+    await ann.goto(f"/portal/cases/{number}")
+    await reply(ann, "The report", (("报告.pdf", "application/pdf", b"%PDF-1.4 report"),))
+    await expect(ann.locator("main")).to_contain_text("报告.pdf")
+    files = (await console.api.ann.get(f"/cases/{number}/attachments")).json()
+    download = await console.api.ann.get(f"/cases/{number}/attachments/{files[0]['id']}")
+    assert download.status_code == 200
+    assert "filename*=UTF-8''%E6%8A%A5%E5%91%8A.pdf" in download.headers["content-disposition"]
+
+    too_large = await console.api.ann.post(
+        "/cases",
+        content=b"{" + b" " * (3 * 1024 * 1024) + b"}",
+        headers={"Content-Type": "application/json"},
+    )
+    assert too_large.status_code == 413
+    assert too_large.json()["title"] == "Request too large"
+
+
+def test_link_tokens_stay_out_of_access_logs() -> None:
+    record = logging.LogRecord(
+        "uvicorn.access",
+        logging.INFO,
+        "",
+        0,
+        '%s - "%s %s HTTP/%s" %d',
+        ("127.0.0.1:5", "GET", "/console/welcome?token=SECRET&x=1", "1.1", 200),
+        None,
+    )
+    RedactLinkTokens().filter(record)
+    assert "SECRET" not in record.getMessage()
+    assert "/console/welcome?token=[redacted]&x=1" in record.getMessage()

@@ -401,7 +401,9 @@ async def create_user(request: Request, me: WebUser) -> Response:
     try:
         sent |= _texts(form, "id", "name", "email", "role", "organisation")
         values: dict[str, Any] = {name: value for name, value in sent.items() if value}
-        values["tiers"] = [int(tier) if tier.isdigit() else tier for tier in tiers]
+        values["tiers"] = [
+            int(tier) if tier.isascii() and tier.isdigit() else tier for tier in tiers
+        ]
         body = _validate(UserCreate, values)
         await asyncio.to_thread(_create_user, request.app.state.engine, body)
     except (Refused, InvalidField, Conflict) as err:

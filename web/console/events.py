@@ -25,6 +25,7 @@ RECHECK_SECONDS = 30.0
 async def events(request: Request, me: WebUser) -> EventSourceResponse:
     feed: CaseFeed = request.app.state.feed
     engine = request.app.state.engine
+    settings = request.app.state.settings
     organisation = me.user.organisation if me.user.role is Role.customer else None
 
     async def stream() -> AsyncIterator[ServerSentEvent]:
@@ -37,8 +38,12 @@ async def events(request: Request, me: WebUser) -> EventSourceResponse:
                 except TimeoutError:
                     change = ...  # nothing changed: only the session check
                 if time.monotonic() - checked >= RECHECK_SECONDS:
-                    if not await asyncio.to_thread(sessions.still_valid, engine, me.digest):
-                        return  # signed out or revoked
+                    cookie = request.cookies.get(sessions.COOKIE)
+                    found = await asyncio.to_thread(
+                        sessions.lookup, engine, settings, cookie, False
+                    )
+                    if found is None:
+                        return  # signed out, revoked, idle or too old
                     checked = time.monotonic()
                 if change is ...:
                     continue

@@ -100,7 +100,8 @@ async def open_case(request: Request, who: CustomerDep) -> Response:
     settings = request.app.state.settings
     form = await request.form(max_files=settings.mail_max_attachments + 10)
     security.check_form(request, form, who.web.csrf_token)
-    sent = {name: str(form.get(name) or "") for name in FIELDS if not _is_file(form.get(name))}
+    # A field sent as a file where text belongs counts as empty.
+    sent = {name: value if isinstance(value := form.get(name), str) else "" for name in FIELDS}
     bad = [
         f"{name}: {problem}"
         for name, value in sent.items()
@@ -155,7 +156,3 @@ async def open_case(request: Request, who: CustomerDep) -> Response:
         attachments.record, state.engine, who.organisation.id, view.number, uploads, digests
     )
     return RedirectResponse(f"{PREFIX}/cases/{view.number}", status_code=303)
-
-
-def _is_file(value: object) -> bool:
-    return value is not None and not isinstance(value, str)
