@@ -609,9 +609,9 @@ class Screens:
                 data: list[str] = []
                 async for raw in response.content:
                     line = raw.decode().rstrip("\r\n")
-                    if line.startswith(":"):  # a comment: "connected" first, then pings
-                        self.connected[index].set()
-                    elif line:
+                    if line.startswith(":"):  # a comment: a ping
+                        continue
+                    if line:
                         name, _, value = line.partition(":")
                         value = value.removeprefix(" ")
                         if name == "event":
@@ -619,7 +619,9 @@ class Screens:
                         elif name == "data":
                             data.append(value)
                     else:
-                        if kind == "case" and data:
+                        if kind == "ready":  # the server listens for this screen
+                            self.connected[index].set()
+                        elif kind == "case" and data:
                             self._changed(index, json.loads("\n".join(data)))
                         kind, data = None, []
         except asyncio.CancelledError:

@@ -30,7 +30,8 @@ async def events(request: Request, me: WebUser) -> EventSourceResponse:
 
     async def stream() -> AsyncIterator[ServerSentEvent]:
         async with feed.subscribe(organisation) as subscriber:
-            yield ServerSentEvent(comment="connected")
+            # Subscribed: the screen fetches what changed before this, then follows.
+            yield ServerSentEvent(event="ready", data="{}")
             checked = time.monotonic()
             while True:
                 try:

@@ -97,13 +97,13 @@
       refresh = function () {};
     }
     var source = new EventSource("/console/events");
-    var opened = false;
-    source.addEventListener("open", function () {
+    // "ready" comes once the server listens for this screen: whatever changed between
+    // the page being rendered (or the stream dropping) and then is fetched once, and
+    // every change after it is pushed.
+    source.addEventListener("ready", function () {
       if (status) status.textContent = "live";
       document.body.setAttribute("data-live-connected", "yes");
-      // After a reconnection, catch up with what was missed meanwhile.
-      if (opened) refresh();
-      opened = true;
+      refresh();
     });
     source.addEventListener("error", function () {
       if (status) status.textContent = "reconnecting…";

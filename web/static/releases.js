@@ -17,14 +17,12 @@
     var status = document.getElementById("live-status");
     var live = window.TierlineLive;  // console.js, loaded first
     var refresh = live.refresher(function () { return live.replaceFrom(url, box, false); });
-    var opened = false;
     var source = new EventSource("/console/events");
-    source.addEventListener("open", function () {
+    // Once the server listens (see console.js): catch up with what changed before.
+    source.addEventListener("ready", function () {
       if (status) status.textContent = "live";
       document.body.setAttribute("data-live-connected", "yes");
-      // After a reconnection, catch up with what was missed meanwhile.
-      if (opened) refresh();
-      opened = true;
+      refresh();
     });
     source.addEventListener("error", function () {
       if (status) status.textContent = "reconnecting…";
