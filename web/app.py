@@ -29,7 +29,7 @@ from web.console import (
 from web.links import RedactLinkTokens
 from web.portal import base as portal
 from web.portal.routes import ROUTERS as PORTAL_ROUTERS
-from web.render import STATIC
+from web.render import STATIC, reasons
 
 ROUTERS = (
     signin.router,
@@ -73,9 +73,7 @@ def _html_errors(app: FastAPI) -> None:
                 status_code, detail = exc.status_code, str(exc.detail)
             elif isinstance(exc, RequestValidationError):
                 status_code = 422
-                detail = "; ".join(
-                    f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()
-                )
+                detail = reasons(exc.errors())
             else:
                 status_code, detail = 400, str(exc)
             return _error_page(request, status_code, detail)

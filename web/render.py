@@ -3,6 +3,7 @@ escaped wherever a template shows it, and the filters the templates share."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -58,6 +59,12 @@ def duration(seconds: int | float | None) -> str:
     if minutes:
         return f"{sign}{minutes}m {secs:02d}s"
     return f"{sign}{secs}s"
+
+
+def reasons(errors: Sequence[Any]) -> str:
+    """Validation errors (pydantic's or FastAPI's) as one line for a page:
+    `contact.email: value is not a valid email address; title: ...`."""
+    return "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in errors)
 
 
 def label(value: str | None) -> str:

@@ -19,7 +19,7 @@ from api.text import SINGLE_LINE, bad_character
 from models.case import CaseView, Role
 from models.registry import BY_ROUTE, CaseCommandSpec, may_send
 from policies.format import Catalog
-from web import security
+from web import render, security
 from web.console.base import PREFIX, STAFF, WebUser, allow, page
 from web.sessions import WebPrincipal
 
@@ -201,9 +201,7 @@ async def act(request: Request, me: WebUser, number: CaseNumber, route: str) -> 
     try:
         body = body_model.model_validate(values)
     except ValidationError as err:
-        reasons = "; ".join(
-            f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in err.errors()
-        )
+        reasons = render.reasons(err.errors())
         return await _case_page(request, me, number, 422, route, reasons, sent)
     key = form.get("idempotency_key")
     key = key if isinstance(key, str) and 0 < len(key) <= 200 else None

@@ -34,7 +34,7 @@ from policies.format import Catalog
 from web import security
 from web.console.base import PREFIX, WebUser, allow, may_open, page
 from web.markdown import render
-from web.render import ENV
+from web.render import ENV, reasons
 from web.sessions import WebPrincipal
 
 router = APIRouter(prefix=PREFIX, include_in_schema=False)
@@ -160,7 +160,7 @@ def _plan_choices(catalogs: dict[str, Catalog], chosen: tuple[str, ...]) -> list
 
 
 def _reasons(err: ValidationError) -> str:
-    return "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in err.errors())
+    return reasons(err.errors())
 
 
 def _article_path(article_id: int, suffix: str = "") -> str:

@@ -17,7 +17,7 @@ from api.text import SINGLE_LINE, bad_character
 from db.read_model import Organisation
 from models.case import CaseDetails, Channel, Role
 from policies.format import Catalog
-from web import security
+from web import render, security
 from web.console.base import PREFIX, WebUser, allow, page
 from web.sessions import WebPrincipal
 
@@ -117,9 +117,7 @@ async def open_case(request: Request, me: WebUser) -> Response:
     try:
         details = CaseDetails.model_validate(body)
     except ValidationError as err:
-        reasons = "; ".join(
-            f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in err.errors()
-        )
+        reasons = render.reasons(err.errors())
         return await asyncio.to_thread(refuse, 422, reasons)
     key = form.get("idempotency_key")
     state = request.app.state

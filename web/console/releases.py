@@ -47,6 +47,7 @@ from models.release import (
 )
 from web import security
 from web.console.base import PREFIX, WebUser, allow, may_open, page
+from web.render import reasons
 from web.sessions import WebPrincipal
 from workflows.release import ReleaseWorkflow
 
@@ -163,7 +164,7 @@ def _bad_characters(sent: dict[str, str]) -> str | None:
 
 
 def _reasons(err: ValidationError) -> str:
-    return "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in err.errors())
+    return reasons(err.errors())
 
 
 def _filled(sent: dict[str, str]) -> dict[str, Any]:

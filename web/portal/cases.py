@@ -26,8 +26,8 @@ from models.commands import CustomerReply
 from models.registry import BY_ROUTE, CaseCommandSpec, EventKind
 from policies.business_time import parse_zone
 from policies.format import Catalog, PolicyError
-from web import security
-from web.console.cases import LONG_TEXT, offered
+from web import render, security
+from web.console.cases import LONG_TEXT, Field, offered
 from web.portal import attachments
 from web.portal.base import PREFIX, Customer, CustomerDep, catalog_of, page, wall
 from web.portal.kb import article_titles
@@ -74,16 +74,6 @@ LABELS = {
     ("severity", "severity"): "New severity",
     ("severity", "reason"): "Why the severity changes",
 }
-
-
-@dataclass(frozen=True)
-class Field:
-    name: str
-    label: str
-    kind: str  # textarea, text, select
-    required: bool
-    options: list[tuple[str, str]]
-    value: str = ""
 
 
 @dataclass(frozen=True)
@@ -326,9 +316,7 @@ async def act(request: Request, who: CustomerDep, number: CaseNumber, route: str
     try:
         body = actions.body_of(spec).model_validate(values)
     except ValidationError as err:
-        reasons = "; ".join(
-            f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in err.errors()
-        )
+        reasons = render.reasons(err.errors())
         return await refuse(422, reasons)
     key = form.get("idempotency_key")
     key = key if isinstance(key, str) and 0 < len(key) <= 200 else None

@@ -22,7 +22,7 @@ from models.case import CaseDetails, Channel
 from policies.business_time import compile_calendar
 from policies.plan_snapshot import PlanSnapshot
 from policies.resolution import resolve_plan
-from web import security
+from web import render, security
 from web.portal import attachments
 from web.portal.base import PREFIX, Customer, CustomerDep, catalog_of, page, wall
 from web.portal.promises import promises, quota
@@ -131,9 +131,7 @@ async def open_case(request: Request, who: CustomerDep) -> Response:
     try:
         details = CaseDetails.model_validate(body)
     except ValidationError as err:
-        reasons = "; ".join(
-            f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in err.errors()
-        )
+        reasons = render.reasons(err.errors())
         return await _form(request, who, sent, 422, reasons)
     key = form.get("idempotency_key")
     state = request.app.state
