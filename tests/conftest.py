@@ -183,9 +183,43 @@ def postgresql_engine() -> Iterator[Engine]:
     create_schema(engine)
     yield engine
     engine.dispose()
-    with admin.begin() as connection:
-        connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+    drop_schema(admin, schema)
     admin.dispose()
+
+
+def drop_schema(admin: Engine, schema: str) -> None:
+    """Drop a test's schema even when something of the test still holds a lock in it.
+
+    A connection left open in a transaction (a thread of the test still running, a pool the
+    test made of its own) would make DROP SCHEMA wait forever, and pytest-timeout would then
+    end the whole run. The DROP waits at most a few seconds; past that the sessions holding
+    locks in the schema are ended, named in a warning, and the DROP is tried again.
+    """
+    for _attempt in range(3):
+        try:
+            with admin.begin() as connection:
+                connection.execute(text("SET LOCAL lock_timeout = '5s'"))
+                connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+            return
+        except OperationalError:
+            with admin.begin() as connection:
+                holders = connection.execute(
+                    text(
+                        "SELECT DISTINCT a.pid, a.state, left(a.query, 200) FROM pg_locks l"
+                        " JOIN pg_class c ON c.oid = l.relation"
+                        " JOIN pg_namespace n ON n.oid = c.relnamespace"
+                        " JOIN pg_stat_activity a ON a.pid = l.pid"
+                        " WHERE n.nspname = :schema AND l.pid <> pg_backend_pid()"
+                    ),
+                    {"schema": schema},
+                ).all()
+                for pid, _state, _query in holders:
+                    connection.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+            warnings.warn(
+                f"schema {schema} was still locked at teardown by {holders!r}; ended them",
+                stacklevel=2,
+            )
+    raise RuntimeError(f"could not drop the test schema {schema}")
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

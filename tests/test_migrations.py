@@ -26,7 +26,7 @@ from db.read_model import (
     include_object,
     make_engine,
 )
-from tests.conftest import PG_URL, require_postgresql
+from tests.conftest import PG_URL, drop_schema, require_postgresql
 
 ROOT = Path(__file__).resolve().parent.parent
 TABLES = {
@@ -108,8 +108,7 @@ def empty_database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[E
     engine = make_engine(PG_URL + f"?options=-csearch_path%3D{schema}")
     yield engine
     engine.dispose()
-    with admin.begin() as connection:
-        connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+    drop_schema(admin, schema)
     admin.dispose()
 
 
