@@ -1,0 +1,1 @@
+"""How Tierline is watched: metrics, traces, structured logs."""
