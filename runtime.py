@@ -14,10 +14,12 @@ from temporalio.api.operatorservice.v1 import (
 )
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
 from temporalio.service import RPCError, TLSConfig
 from temporalio.worker import UnsandboxedWorkflowRunner, WorkflowRunner
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
+from observability.catalog import WORKER_BUCKETS
 from settings import Settings
 from workflows.case import CaseWorkflow
 from workflows.notice import NoticeWorkflow
@@ -37,7 +39,7 @@ def sandboxed_runner() -> SandboxedWorkflowRunner:
     could replay differently (the clock, randomness, I/O) in workflow code fails there.
     """
     restrictions = SandboxRestrictions.default.with_passthrough_modules(
-        "models", "policies", "zoneinfo", "pydantic", "email_validator"
+        "models", "policies", "observability", "zoneinfo", "pydantic", "email_validator"
     )
     return SandboxedWorkflowRunner(restrictions=restrictions)
 
@@ -50,8 +52,25 @@ def workflow_runner(settings: Settings | None = None) -> WorkflowRunner:
     return sandboxed_runner() if settings.workflow_sandbox else UnsandboxedWorkflowRunner()
 
 
-async def connect(settings: Settings) -> Client:
-    """A client for the configured cluster (or the embedded dev server)."""
+def metrics_runtime(host: str, port: int) -> Runtime:
+    """A Temporal runtime that serves Prometheus metrics at http://host:port/metrics: the
+    SDK's own (workflow task and activity latencies, schedule to start, sticky cache,
+    pollers, failures) and whatever workflows and activities record through the SDK's
+    meter (`observability.case_metrics`). Durations in seconds, as Prometheus names them."""
+    return Runtime(
+        telemetry=TelemetryConfig(
+            metrics=PrometheusConfig(
+                bind_address=f"{host}:{port}",
+                durations_as_seconds=True,
+                histogram_bucket_overrides={k: list(v) for k, v in WORKER_BUCKETS.items()},
+            )
+        )
+    )
+
+
+async def connect(settings: Settings, runtime: Runtime | None = None) -> Client:
+    """A client for the configured cluster (or the embedded dev server); a worker made
+    from it records its metrics in `runtime` (default: the SDK's, which serves none)."""
     tls: bool | TLSConfig = False
     if settings.temporal_tls or settings.temporal_tls_cert or settings.temporal_api_key:
         tls = TLSConfig(
@@ -71,6 +90,7 @@ async def connect(settings: Settings) -> Client:
         data_converter=pydantic_data_converter,
         tls=tls,
         api_key=settings.temporal_api_key,
+        runtime=runtime,
     )
 
 

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
-from pydantic import Field, field_validator
+from pydantic import AliasChoices, Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from mail.tag import DEFAULT_CASE_TAG_FORMAT, check_tag_format
@@ -174,6 +175,34 @@ class Settings(BaseSettings):
     reset_link_minutes: int = Field(
         default=60, ge=1, description="How long an e-mailed password-reset link works"
     )
+
+    worker_metrics_host: str = Field(
+        default="127.0.0.1",
+        description="Where the worker serves its Prometheus metrics (the Temporal SDK's and "
+        "tierline_*); 0.0.0.0 for a scraper on another host",
+    )
+    worker_metrics_port: int = Field(
+        default=9464, ge=0, le=65535, description="Port of the worker's /metrics; 0: none"
+    )
+    mail_metrics_host: str = Field(
+        default="127.0.0.1", description="Where the mail gateway serves its Prometheus metrics"
+    )
+    mail_metrics_port: int = Field(
+        default=9465, ge=0, le=65535, description="Port of the mail gateway's /metrics; 0: none"
+    )
+    otlp_endpoint: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("otlp_endpoint", "otel_exporter_otlp_endpoint"),
+        pattern=r"^https?://\S+$",
+        description="OTLP/HTTP endpoint (http://collector:4318) that traces are exported to "
+        "(also read from OTEL_EXPORTER_OTLP_ENDPOINT); unset: no tracing",
+    )
+    log_format: Literal["text", "json"] = Field(
+        default="text",
+        description="text: readable lines; json: one JSON object a line, with the case "
+        "number, workflow id, update id and trace id where they apply",
+    )
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
     worker_max_cached_workflows: int = Field(
         default=1000,

@@ -23,6 +23,7 @@ from runtime import (
     WORKFLOWS,
     connect,
     ensure_search_attributes,
+    metrics_runtime,
     pin_time_zone_data,
     workflow_runner,
 )
@@ -91,15 +92,22 @@ async def main() -> None:
     settings.check_for_production()
     engine = make_engine(settings.effective_database_url)
     create_schema(engine)
-    client = await connect(settings)
+    runtime = None
+    if settings.worker_metrics_port:
+        runtime = metrics_runtime(settings.worker_metrics_host, settings.worker_metrics_port)
+    client = await connect(settings, runtime)
     await ensure_search_attributes(client, settings.temporal_namespace)
     with ThreadPoolExecutor(max_workers=16) as executor:
         worker = build_worker(client, engine, settings.temporal_task_queue, executor, settings)
         tune_gc()
         log.info(
-            "worker polling %s on %s",
+            "worker polling %s on %s%s",
             settings.temporal_task_queue,
             client.service_client.config.target_host,
+            f"; metrics on http://{settings.worker_metrics_host}:{settings.worker_metrics_port}"
+            "/metrics"
+            if runtime
+            else "",
         )
         await worker.run()
 

@@ -51,6 +51,7 @@ from temporalio.exceptions import ApplicationError, ApplicationErrorCategory
 from mail.tag import DEFAULT_CASE_TAG_FORMAT, case_tag, check_tag_format, thread_root
 from models.case import MESSAGE_ID_PATTERN
 from models.notifications import Notification
+from observability.case_metrics import record_notification
 
 if TYPE_CHECKING:
     from sqlalchemy import Connection, Engine
@@ -146,6 +147,8 @@ class Notifier:
             if claimed is None:
                 return
             attempt, previous = claimed
+            if attempt > 1:
+                record_notification(notification.channel, "retried")
             if previous == "sending":
                 activity.logger.warning(
                     "%s: outcome of attempt %d unknown; sending again with the same %s",
@@ -160,12 +163,14 @@ class Notifier:
                 else:
                     self._post(notification)
             except Exception as err:
+                record_notification(notification.channel, "failed")
                 self._record_failure(connection, key, _one_line(err))
                 if not isinstance(err, (OSError, httpx.HTTPError)):
                     raise  # a bug: the SDK logs it with its traceback
                 # An unreachable or refusing relay or endpoint (SMTP errors are OSErrors) is
                 # the operator's to fix: one line per attempt, and the retry policy goes on.
                 raise self._failed(what, "not delivered", attempt, err) from err
+            record_notification(notification.channel, "sent")
             try:
                 self._mark_sent(connection, key)
             except SQLAlchemyError as err:

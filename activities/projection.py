@@ -16,6 +16,7 @@ from temporalio.common import RawValue
 from temporalio.exceptions import ApplicationError, ApplicationErrorCategory
 
 from models.case import CaseProjected
+from observability.case_metrics import record_projection
 
 if TYPE_CHECKING:
     from sqlalchemy import Engine
@@ -58,6 +59,7 @@ class CaseProjection:
         try:
             self._store(event, clean)
         except Exception as err:
+            record_projection(None, failed=True)
             reason = self._failed(view.number, view.seq, err)
             if not isinstance(err, SQLAlchemyError):
                 raise  # a bug: the SDK logs it with its traceback
@@ -87,6 +89,7 @@ class CaseProjection:
             }
             for fact in event.events
         ]
+        projected_at = utcnow()
         row = {
             "number": view.number,
             "case_id": view.case_id,
@@ -104,7 +107,7 @@ class CaseProjection:
             "updated_at": view.updated_at,
             "seq": view.seq,
             "view": view.model_dump(mode="json"),
-            "projected_at": utcnow(),
+            "projected_at": projected_at,
         }
         if not clean:
             events, row = storable(events), storable(row)
@@ -114,6 +117,10 @@ class CaseProjection:
                 connection.execute(insert_events, events)
             connection.execute(upsert_case, row)
             connection.execute(forget_failure, {"number": view.number})
+        if event.events:
+            # From the change being recorded (the workflow's clock) to now, when it is held.
+            recorded = max(fact.at for fact in event.events)
+            record_projection((projected_at - recorded).total_seconds())
 
     def _failed(self, number: int, seq: int, err: Exception) -> str:
         """Log one line for the failed attempt and record it for /health; the reason."""

@@ -31,6 +31,7 @@ from api.routes import (
 from api.text import TextMiddleware
 from db.read_model import create_schema, make_engine
 from mail.intake import MailIntake
+from observability import metrics
 from policies.loading import load_catalogs
 from runtime import connect, pin_time_zone_data
 from settings import Settings, get_settings
@@ -87,6 +88,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         multipart_limit=settings.mail_max_attachments * settings.mail_max_attachment_bytes
         + BODY_LIMIT,
     )
+    # Outside the limit: a refused body is a request too, counted with its 413.
+    metrics.install(app)
     app.include_router(health.router)
     app.include_router(users.router)
     app.include_router(invitations.router)

@@ -41,6 +41,7 @@ from models.case import (
 )
 from models.clocks import ClockView
 from models.quota import QuotaPeriod, ReserveSlot, SlotReserved, quota_workflow_id
+from observability.metrics import quota_refusals
 from policies.business_time import parse_zone
 from policies.format import Catalog
 from policies.plan_snapshot import PlanSnapshot
@@ -220,7 +221,13 @@ async def open_case(
         prepare_open, engine, settings, catalogs, details, opened_by, idempotency_key
     )
     if period is not None:
-        await reserve_slot(client, settings.temporal_task_queue, limiter, period, command.number)
+        try:
+            await reserve_slot(
+                client, settings.temporal_task_queue, limiter, period, command.number
+            )
+        except QuotaExhausted:
+            quota_refusals.labels(command.plan.source.catalog_id, command.plan.plan_id).inc()
+            raise
     return await start_case(client, settings.temporal_task_queue, command)
 
 

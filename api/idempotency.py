@@ -29,6 +29,7 @@ from api.auth import digest
 from api.errors import PROBLEM_JSON
 from api.instances import Instance, is_gone
 from db.read_model import ApiToken, IdempotentRequest
+from observability.metrics import idempotent_replays
 
 HEADER = b"idempotency-key"
 MAX_KEY_LENGTH = 200
@@ -294,6 +295,7 @@ class IdempotencyMiddleware:
             )
             await _respond(send, status, body, PROBLEM_JSON)
         else:
+            idempotent_replays.inc()
             await _respond(
                 send,
                 stored.status_code,

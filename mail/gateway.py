@@ -22,6 +22,8 @@ from aiosmtpd.smtp import SMTP, Envelope, Session
 
 from mail.intake import MailIntake, parse, record, sender_of
 from mail.parse import InboundMail
+from observability import metrics
+from observability.metrics import mail_received
 
 log = logging.getLogger("tierline.mail")
 # A recorded mail waiting to be processed: its id, its sender, and what the gateway read
@@ -47,8 +49,10 @@ class GatewayHandler:
             )
         except Exception:
             log.exception("mail from %s could not be recorded", sender)
+            mail_received.labels("deferred").inc()
             # Not recorded, so not accepted: the sending MTA keeps it and tries again.
             return "451 4.3.0 Could not store the message; try again later"
+        mail_received.labels("accepted" if new else "duplicate").inc()
         if new:
             self.queue.put_nowait((mail_id, sender_of(parsed, sender), parsed))
             return f"250 2.0.0 OK: recorded as mail {mail_id}"
@@ -132,8 +136,14 @@ async def main() -> None:
         engine, client, settings, load_catalogs(settings.catalog_dir), KeyedLimiter()
     )
     server, worker = await serve(intake, settings.inbound_smtp_host, settings.inbound_smtp_port)
+    metrics.serve(settings.mail_metrics_host, settings.mail_metrics_port)
     log.info(
-        "mail gateway listening on %s:%s", settings.inbound_smtp_host, settings.inbound_smtp_port
+        "mail gateway listening on %s:%s%s",
+        settings.inbound_smtp_host,
+        settings.inbound_smtp_port,
+        f"; metrics on http://{settings.mail_metrics_host}:{settings.mail_metrics_port}/metrics"
+        if settings.mail_metrics_port
+        else "",
     )
     stop = asyncio.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):

@@ -63,6 +63,7 @@ from models.case import (
 )
 from models.commands import CustomerReply, ReopenCase
 from models.registry import BY_COMMAND
+from observability.metrics import mail_processed
 from settings import Settings
 
 log = logging.getLogger("tierline.mail")
@@ -192,6 +193,7 @@ class MailIntake:
             log.exception("mail %s from %s could not be processed", mail_id, row.sender)
             outcome = Outcome(FAILED, f"{type(err).__name__}: {err}"[:1000])
         await asyncio.to_thread(self._finish, mail_id, outcome)
+        mail_processed.labels(outcome.status).inc()
         log.info(
             "mail %s from %s: %s%s%s",
             mail_id,

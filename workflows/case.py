@@ -31,6 +31,7 @@ with workflow.unsafe.imports_passed_through():
     from models.registry import COMMANDS, CaseCommandSpec, spec_of
     from models.release import ReleaseNews
     from models.transitions import Fact, Refused
+    from observability.case_metrics import record_case_events
     from workflows.search_attributes import (
         CASE_NEXT_DUE,
         CASE_ORGANISATION,
@@ -229,6 +230,8 @@ class CaseWorkflow:
         ]
         self._state = self._state.model_copy(update={"seq": seq + len(events)})
         self._changed = True
+        # The workflow's meter records nothing while a history replays: no command either.
+        record_case_events(workflow.metric_meter(), self._state, events)
         view = transitions.view(self._state, workflow.now())
         local = workflow.patched(LOCAL_PROJECTION)
         self._upsert_search_attributes(view, only_if_changed=local)
