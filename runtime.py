@@ -19,6 +19,7 @@ from temporalio.service import RPCError, TLSConfig
 from temporalio.worker import UnsandboxedWorkflowRunner, WorkflowRunner
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
+from observability import tracing
 from observability.catalog import WORKER_BUCKETS
 from settings import Settings
 from workflows.case import CaseWorkflow
@@ -91,6 +92,7 @@ async def connect(settings: Settings, runtime: Runtime | None = None) -> Client:
         tls=tls,
         api_key=settings.temporal_api_key,
         runtime=runtime,
+        interceptors=tracing.client_interceptors(settings),
     )
 
 

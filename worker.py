@@ -19,6 +19,7 @@ from activities.notify import Notifier
 from activities.projection import CaseProjection
 from activities.releases import ReleaseProjection
 from db.read_model import create_schema, make_engine
+from observability import logs, tracing
 from runtime import (
     WORKFLOWS,
     connect,
@@ -87,8 +88,9 @@ def tune_gc() -> None:
 
 async def main() -> None:
     pin_time_zone_data()
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     settings = get_settings()
+    logs.configure(settings, "worker")
+    tracing.configure(settings, "tierline-worker")
     settings.check_for_production()
     engine = make_engine(settings.effective_database_url)
     create_schema(engine)

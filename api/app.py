@@ -31,7 +31,7 @@ from api.routes import (
 from api.text import TextMiddleware
 from db.read_model import create_schema, make_engine
 from mail.intake import MailIntake
-from observability import metrics
+from observability import logs, metrics, tracing
 from policies.loading import load_catalogs
 from runtime import connect, pin_time_zone_data
 from settings import Settings, get_settings
@@ -46,6 +46,8 @@ BODY_LIMIT = 2 * 1024 * 1024
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
     settings.check_for_production()  # at import for `uvicorn api.app:app`: before serving
+    logs.configure(settings, "api")
+    tracing.configure(settings, "tierline-api")
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -90,6 +92,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     # Outside the limit: a refused body is a request too, counted with its 413.
     metrics.install(app)
+    tracing.instrument_app(app, settings)
     app.include_router(health.router)
     app.include_router(users.router)
     app.include_router(invitations.router)

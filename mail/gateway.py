@@ -22,7 +22,7 @@ from aiosmtpd.smtp import SMTP, Envelope, Session
 
 from mail.intake import MailIntake, parse, record, sender_of
 from mail.parse import InboundMail
-from observability import metrics
+from observability import logs, metrics, tracing
 from observability.metrics import mail_received
 
 log = logging.getLogger("tierline.mail")
@@ -124,10 +124,11 @@ async def main() -> None:
     from settings import get_settings
 
     pin_time_zone_data()
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    settings = get_settings()
+    logs.configure(settings, "mail-gateway")
+    tracing.configure(settings, "tierline-mail-gateway")
     # aiosmtpd logs every SMTP command at INFO: the console keeps Tierline's own lines.
     logging.getLogger("mail.log").setLevel(logging.WARNING)
-    settings = get_settings()
     settings.check_for_production()
     engine = make_engine(settings.effective_database_url)
     create_schema(engine)
