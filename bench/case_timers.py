@@ -347,6 +347,9 @@ def stack(side: str, worker_command: list[str], extra_env: dict[str, str]) -> It
                 "TEMPORAL_ADDRESS": address,
                 # A cluster address: the worker and the API refuse the default secret.
                 "WEBHOOK_SECRET": "bench",
+                # Metrics served as under `make run`, on ports no other run holds.
+                "WORKER_METRICS_PORT": str(free_port()),
+                "MAIL_METRICS_PORT": str(free_port()),
                 "TEMPORAL_TASK_QUEUE": task_queue,
                 **extra_env,
             }

@@ -142,6 +142,9 @@ def stack(database_url: str | None, keep: bool) -> Iterator[Stack]:
                 "TEMPORAL_ADDRESS": address,
                 # A cluster address: the worker and the API refuse the default secret.
                 "WEBHOOK_SECRET": "bench",
+                # Metrics served as under `make run`, on ports no other run holds.
+                "WORKER_METRICS_PORT": str(free_port()),
+                "MAIL_METRICS_PORT": str(free_port()),
                 "TEMPORAL_TASK_QUEUE": "bench-tierline",
                 "DATABASE_URL": url,
                 "VAR_DIR": str(workdir / "var"),

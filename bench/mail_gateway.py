@@ -126,6 +126,9 @@ def stack(keep: bool) -> Iterator[Stack]:
                 "TEMPORAL_ADDRESS": address,
                 # A cluster address: the worker and the API refuse the default secret.
                 "WEBHOOK_SECRET": "bench",
+                # Metrics served as under `make run`, on ports no other run holds.
+                "WORKER_METRICS_PORT": str(free_port()),
+                "MAIL_METRICS_PORT": str(free_port()),
                 "TEMPORAL_TASK_QUEUE": "bench-tierline",
                 "DATABASE_URL": f"sqlite:///{database}",
                 "VAR_DIR": str(workdir / "var"),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from cli import admin, audit, cases, knowledge, mail, notices, policy, releases, stack
+from cli import admin, audit, cases, knowledge, mail, notices, policy, releases, stack, status
 
 app = typer.Typer(
     help="Tierline: durable support cases with business-time SLAs.", no_args_is_help=True
@@ -21,6 +21,7 @@ app.add_typer(notices.app, name="notices")
 app.add_typer(audit.app, name="audit")
 app.add_typer(mail.app, name="mail")
 app.add_typer(knowledge.app, name="kb")
+app.command("status")(status.status)
 
 
 @app.callback()

@@ -367,6 +367,31 @@ def uses_catcher(settings: Settings) -> bool:
     return not {"smtp_host", "smtp_port"} & settings.model_fields_set
 
 
+@dataclass(frozen=True)
+class MetricsEndpoint:
+    """Where one process of the stack serves its Prometheus metrics."""
+
+    process: str
+    url: str
+    holds: str
+
+
+def metrics_endpoints(settings: Settings) -> list[MetricsEndpoint]:
+    """The stack's metrics endpoints, as the banner prints them and `tierline status`
+    reads them (a port of 0 serves none)."""
+    api = f"http://{settings.api_host}:{settings.api_port}/metrics"
+    endpoints = [MetricsEndpoint("API", api, "requests, open cases, quota, replays")]
+    if settings.worker_metrics_port:
+        host, port = settings.worker_metrics_host, settings.worker_metrics_port
+        endpoints.append(
+            MetricsEndpoint("worker", f"http://{host}:{port}/metrics", "SLA clocks, Temporal SDK")
+        )
+    if settings.mail_metrics_port:
+        host, port = settings.mail_metrics_host, settings.mail_metrics_port
+        endpoints.append(MetricsEndpoint("mail gateway", f"http://{host}:{port}/metrics", "mail"))
+    return endpoints
+
+
 def banner(
     settings: Settings,
     api: str,
@@ -396,6 +421,9 @@ def banner(
     from api.auth import ADMIN_PASSWORD_FILE
 
     password_file = settings.var_dir / ADMIN_PASSWORD_FILE
+    for endpoint in metrics_endpoints(settings):
+        console.print(f"  metrics        {endpoint.url}   ({endpoint.process}: {endpoint.holds})")
+    console.print("  status         tierline status   (headline figures from the metrics)")
     console.print(f"  console        {api}/console   (sign in as admin)")
     if admin_token and password_file.exists():
         password = password_file.read_text().strip()

@@ -147,6 +147,13 @@ OPEN_BREACHED = Metric(
     "Open cases with at least one breached clock, from the read model",
     ("tier",),
 )
+BREACHES_TODAY = Metric(
+    "tierline_sla_breaches_today",
+    "gauge",
+    "api",
+    "Clocks breached since 00:00 UTC, from the read model's timelines (whichever worker "
+    "recorded them, and across restarts)",
+)
 PROJECTION_FAILING = Metric(
     "tierline_projection_failing_cases",
     "gauge",
@@ -171,6 +178,7 @@ TIERLINE_METRICS = (
     IDEMPOTENT_REPLAYS,
     OPEN_CASES,
     OPEN_BREACHED,
+    BREACHES_TODAY,
     PROJECTION_FAILING,
 )
 

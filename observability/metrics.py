@@ -5,6 +5,7 @@ refusals, idempotent replays, and the read model's open cases and failing projec
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from fastapi import FastAPI, Request
@@ -14,6 +15,7 @@ from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector, CollectorRegistry
 
 from observability.catalog import (
+    BREACHES_TODAY,
     IDEMPOTENT_REPLAYS,
     MAIL_PROCESSED,
     MAIL_RECEIVED,
@@ -50,7 +52,7 @@ class ReadModelCollector(Collector):
         from sqlalchemy import Integer, func
         from sqlmodel import Session, col, select
 
-        from db.read_model import CaseRecord, ProjectionFailure
+        from db.read_model import CaseEventRecord, CaseRecord, ProjectionFailure
         from models.case import FINAL
 
         open_cases = GaugeMetricFamily(OPEN_CASES.name, OPEN_CASES.help, labels=OPEN_CASES.labels)
@@ -58,6 +60,8 @@ class ReadModelCollector(Collector):
             OPEN_BREACHED.name, OPEN_BREACHED.help, labels=OPEN_BREACHED.labels
         )
         failing = GaugeMetricFamily(PROJECTION_FAILING.name, PROJECTION_FAILING.help)
+        today = GaugeMetricFamily(BREACHES_TODAY.name, BREACHES_TODAY.help)
+        midnight = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
         with Session(self._engine) as session:
             rows = session.exec(
                 select(
@@ -70,6 +74,12 @@ class ReadModelCollector(Collector):
                 .group_by(col(CaseRecord.tier), col(CaseRecord.severity))
             ).all()
             failing_count = session.exec(select(func.count()).select_from(ProjectionFailure)).one()
+            breaches_today = session.exec(
+                select(func.count())
+                .select_from(CaseEventRecord)
+                .where(col(CaseEventRecord.at) >= midnight)
+                .where(col(CaseEventRecord.kind) == "clock_breached")
+            ).one()
         by_tier: dict[int, int] = {}
         for tier, severity, count, breached_count in rows:
             open_cases.add_metric([str(tier), severity], count)
@@ -77,8 +87,10 @@ class ReadModelCollector(Collector):
         for tier, count in sorted(by_tier.items()):
             breached.add_metric([str(tier)], count)
         failing.add_metric([], failing_count)
+        today.add_metric([], breaches_today)
         yield open_cases
         yield breached
+        yield today
         yield failing
 
 

@@ -4,10 +4,13 @@ and gauge moves by exactly what happened."""
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC, datetime, timedelta
 
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
+from sqlmodel import Session
 
+from db.read_model import CaseEventRecord
 from tests.api.conftest import Api
 from tests.builders import case_body
 
@@ -82,3 +85,29 @@ async def test_open_cases_follow_their_tier_and_closing(api: Api) -> None:
     assert closed.status_code == 200, closed.text
     samples = await scrape(api.anonymous)
     assert value(samples, "tierline_open_cases", tier="2", severity="critical") == 0
+
+
+async def test_breaches_today_counts_the_timelines_breaches_since_midnight_utc(api: Api) -> None:
+    """The gauge reads the read model, whichever worker recorded the breach: here two
+    breaches written as a worker's projection would write them, one of them yesterday."""
+    now = datetime.now(UTC)
+    midnight = now.replace(hour=0, minute=0, second=0, microsecond=0)
+    with Session(api.engine) as session:
+        for seq, at in enumerate((now, midnight - timedelta(seconds=1)), start=1):
+            session.add(
+                CaseEventRecord(
+                    case_number=900,
+                    seq=seq,
+                    at=at,
+                    kind="clock_breached",
+                    actor_id="system",
+                    actor_role="system",
+                    public=False,
+                    data={"clock": "first_response"},
+                )
+            )
+        session.commit()
+    samples = await scrape(api.anonymous)
+    # Should midnight pass between the insert and the scrape, neither counts as today.
+    today = 1 if datetime.now(UTC).date() == now.date() else 0
+    assert value(samples, "tierline_sla_breaches_today") == today

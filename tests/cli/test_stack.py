@@ -4,6 +4,7 @@ that keeps dying stops the stack, and Ctrl-C still stops everything in order."""
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import re
 import signal
@@ -12,7 +13,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeVar
 
@@ -179,6 +180,7 @@ class Stack:
     var_dir: Path
     api: str
     inbound_smtp_port: int = 2525
+    env: dict[str, str] = field(default_factory=dict)
 
     def log(self) -> str:
         return self.log_file.read_text(errors="replace")
@@ -246,6 +248,8 @@ def stack(tmp_path: Path) -> Iterator[Stack]:
         "EMBEDDED_TEMPORAL_UI_PORT": str(free_port()),
         "INBOUND_SMTP_PORT": str(inbound_smtp_port),
         "MAIL_CATCHER_PORT": str(free_port()),
+        "WORKER_METRICS_PORT": str(free_port()),
+        "MAIL_METRICS_PORT": str(free_port()),
         "COLUMNS": "200",
         "PYTHONUNBUFFERED": "1",
     }
@@ -258,7 +262,9 @@ def stack(tmp_path: Path) -> Iterator[Stack]:
             stdout=out,
             stderr=subprocess.STDOUT,
         )
-    running = Stack(process, log_file, var_dir, f"http://127.0.0.1:{api_port}", inbound_smtp_port)
+    running = Stack(
+        process, log_file, var_dir, f"http://127.0.0.1:{api_port}", inbound_smtp_port, env
+    )
     try:
         running.wait_for_log("Tierline is running")
         yield running
@@ -364,3 +370,47 @@ def test_repeated_crashes_stop_the_stack_with_an_error(stack: Stack) -> None:
     assert f"worker exited {CRASH_LIMIT} times within 300 s (last killed by SIGKILL)" in log
     assert "stopped; cases and timers are kept in" in log
     assert stack.processes() == []
+
+
+def test_the_banner_prints_metrics_that_serve_and_status_reads_them(stack: Stack) -> None:
+    stack.wait_for_log(r"worker polling")
+    printed = re.findall(
+        r"metrics +(http://\S+/metrics) +\((API|worker|mail gateway):", stack.log()
+    )
+    endpoints = {process: url for url, process in printed}
+    assert set(endpoints) == {"API", "worker", "mail gateway"}
+    assert endpoints["API"] == f"{stack.api}/metrics"
+    with stack.admin() as admin:
+        number = open_case(admin, "acme")
+        tier = admin.get(f"/cases/{number}").json()["tier"]
+    scraped = {process: httpx.get(url, timeout=10) for process, url in endpoints.items()}
+    assert all(response.status_code == 200 for response in scraped.values())
+    assert "tierline_open_cases{" in scraped["API"].text
+    assert "tierline_cases_opened_total{" in scraped["worker"].text
+    assert "temporal_workflow_task_schedule_to_start_latency_bucket{" in scraped["worker"].text
+    assert "tierline_mail_received_total" in scraped["mail gateway"].text
+
+    status = subprocess.run(
+        [str(VENV_BIN / "tierline"), "status", "--json"],
+        env=stack.env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert status.returncode == 0, status.stderr
+    figures = json.loads(status.stdout)
+    assert figures["open_by_tier"] == {str(tier): {"open": 1, "breached": 0}}
+    assert figures["breaches_today"] == 0
+    assert figures["since_worker_start"]["cases_opened"] == 1
+    assert all(endpoint["error"] is None for endpoint in figures["endpoints"].values())
+    text = subprocess.run(
+        [str(VENV_BIN / "tierline"), "status"],
+        env=stack.env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert text.returncode == 0, text.stderr
+    assert f"tier {tier}: 1" in text.stdout
+    assert "breaches today  0" in text.stdout
+    assert_stops_cleanly(stack)

@@ -67,6 +67,7 @@ async def test_a_mail_answered_250_survives_a_gateway_kill(
         "DATABASE_URL": read_model.url.render_as_string(hide_password=False),
         "WEBHOOK_SECRET": "mail-crash-secret",
         "INBOUND_SMTP_PORT": str(port),
+        "MAIL_METRICS_PORT": str(free_port()),
     }
     # No worker polls the task queue yet: the gateway accepts the mail, then waits on the
     # case it opens, and is killed there.
