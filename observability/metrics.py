@@ -27,6 +27,8 @@ from observability.catalog import (
 )
 
 if TYPE_CHECKING:
+    from wsgiref.simple_server import WSGIServer
+
     from sqlalchemy import Engine
 
 
@@ -123,10 +125,12 @@ def install(app: FastAPI) -> None:
         return Response(body, media_type=CONTENT_TYPE_LATEST)
 
 
-def serve(host: str, port: int) -> None:
+def serve(host: str, port: int) -> WSGIServer | None:
     """Serve the process's counters on http://host:port/metrics from a thread (the mail
-    gateway's); port 0: none."""
-    if port:
-        from prometheus_client import start_http_server
+    gateway's); port 0: none. The server, to shut down."""
+    if not port:
+        return None
+    from prometheus_client import start_http_server
 
-        start_http_server(port, addr=host)
+    server, _thread = start_http_server(port, addr=host)
+    return server
