@@ -190,6 +190,12 @@ class Settings(BaseSettings):
     mail_metrics_port: int = Field(
         default=9465, ge=0, le=65535, description="Port of the mail gateway's /metrics; 0: none"
     )
+    metrics_token: str | None = Field(
+        default=None,
+        description="When set, the API's /metrics answers only requests with "
+        "'Authorization: Bearer <this>' (Prometheus's `authorization` scrape option); "
+        "unset, /metrics is open, so keep it off a public address",
+    )
     otlp_endpoint: str | None = Field(
         default=None,
         validation_alias=AliasChoices("otlp_endpoint", "otel_exporter_otlp_endpoint"),

@@ -91,7 +91,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         + BODY_LIMIT,
     )
     # Outside the limit: a refused body is a request too, counted with its 413.
-    metrics.install(app)
+    metrics.install(app, settings.metrics_token)
     tracing.instrument_app(app, settings)
     app.include_router(health.router)
     app.include_router(users.router)

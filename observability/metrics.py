@@ -4,6 +4,7 @@ refusals, idempotent replays, and the read model's open cases and failing projec
 
 from __future__ import annotations
 
+import hmac
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
@@ -14,6 +15,7 @@ from prometheus_client import Counter
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector, CollectorRegistry
 
+from api.errors import Unauthenticated
 from observability.catalog import (
     BREACHES_TODAY,
     IDEMPOTENT_REPLAYS,
@@ -100,11 +102,12 @@ class ReadModelCollector(Collector):
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
 
 
-def install(app: FastAPI) -> None:
+def install(app: FastAPI, token: str | None = None) -> None:
     """Serve `/metrics` on the API: request counts and latencies by route template and
     status class (prometheus-fastapi-instrumentator; a route's template, never its
     path, so no case number becomes a label), the process's counters, and the read
-    model's gauges (`ReadModelCollector`, on `app.state.engine` once the app started)."""
+    model's gauges (`ReadModelCollector`, on `app.state.engine` once the app started).
+    With a `token`, only a request bearing it is answered (401 otherwise)."""
     from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
     from prometheus_fastapi_instrumentator import Instrumentator
 
@@ -119,6 +122,10 @@ def install(app: FastAPI) -> None:
 
     @app.get("/metrics", include_in_schema=False)
     def metrics(request: Request) -> Response:
+        if token is not None and not hmac.compare_digest(
+            request.headers.get("authorization", "").encode(), f"Bearer {token}".encode()
+        ):
+            raise Unauthenticated("/metrics needs the bearer token set as METRICS_TOKEN")
         read_model = CollectorRegistry(auto_describe=False)
         read_model.register(ReadModelCollector(request.app.state.engine))
         body = generate_latest(registry) + generate_latest(REGISTRY) + generate_latest(read_model)
