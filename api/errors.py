@@ -16,6 +16,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from audit.asof import CaseNeverOpened, ReplayFailed
 from audit.history import CaseNotFound, HistoryProblem
 from audit.whatif import CaseRefusedUnderPlan
+from observability import tracing
 
 PROBLEM_JSON = "application/problem+json"
 log = logging.getLogger("tierline.api")
@@ -37,6 +38,11 @@ class Problem(BaseModel):
     status: int = Field(examples=[409])
     detail: str = Field(examples=["only a resolved case can be confirmed, this one is tier1"])
     errors: list[FieldError] | None = None
+    trace_id: str | None = Field(
+        default=None,
+        examples=["4bf92f3577b34da6a3ce929d0e0e4736"],
+        description="The request's trace, when tracing is on",
+    )
 
 
 PROBLEM_RESPONSE: dict[str, Any] = {"model": Problem, "content": {PROBLEM_JSON: {}}}
@@ -121,8 +127,17 @@ DOMAIN_PROBLEMS: dict[type[Exception], tuple[int, str]] = {
 }
 
 
-def problem(status: int, title: str, detail: str, **extra: Any) -> JSONResponse:
+def problem_body(status: int, title: str, detail: str, **extra: Any) -> dict[str, Any]:
+    """A problem document, with the trace id of the request when it is traced."""
     body = {"type": "about:blank", "title": title, "status": status, "detail": detail, **extra}
+    trace_id = tracing.current_trace_id()
+    if trace_id is not None:
+        body["trace_id"] = trace_id
+    return body
+
+
+def problem(status: int, title: str, detail: str, **extra: Any) -> JSONResponse:
+    body = problem_body(status, title, detail, **extra)
     return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON)
 
 

@@ -1,23 +1,119 @@
-"""OpenTelemetry traces (to be completed): off unless OTLP_ENDPOINT is set."""
+"""OpenTelemetry traces: one trace follows a request from the API through the Temporal
+client into the workflow task and its activities.
+
+Off unless OTLP_ENDPOINT is set: then nothing is instrumented and no interceptor is added.
+Tests and benchmarks turn it on from code with `use_exporter` and off with `turn_off`.
+The module keeps its own provider and hands it to the instrumentation explicitly, since
+OpenTelemetry lets a process set its global provider only once.
+"""
 
 from __future__ import annotations
 
+import weakref
 from typing import TYPE_CHECKING, Any
+
+from opentelemetry import trace
 
 from settings import Settings
 
 if TYPE_CHECKING:
     from fastapi import FastAPI
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SpanExporter
+
+# Probes and scrapes, matched against the request's URL (scheme://host/path, no query).
+EXCLUDED_URLS = "/metrics$,/health$,/ready$"
+
+_provider: TracerProvider | None = None
+_instrumented: weakref.WeakSet[FastAPI] = weakref.WeakSet()
 
 
 def configure(settings: Settings, service: str) -> None:
-    """Set up the process's tracer provider once: `service` names the process."""
+    """Export this process's spans over OTLP/HTTP when `settings.otlp_endpoint` is set;
+    `service` names the process. Later calls change nothing."""
+    global _provider
+    if settings.otlp_endpoint is None or _provider is not None:
+        return
+    from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+    from opentelemetry.sdk.trace.export import BatchSpanProcessor
+
+    provider = _new_provider(service)
+    endpoint = f"{settings.otlp_endpoint.rstrip('/')}/v1/traces"
+    provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter(endpoint=endpoint)))
+    # Global too, for any other instrumentation in the process; set only here, because
+    # OpenTelemetry refuses to replace it.
+    trace.set_tracer_provider(provider)
+    _provider = provider
+
+
+def use_exporter(exporter: SpanExporter, service: str) -> TracerProvider:
+    """Trace this process into `exporter`, each span as it ends (tests, benchmarks), in
+    place of any earlier provider, until `turn_off`."""
+    global _provider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+
+    turn_off()
+    provider = _new_provider(service)
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    _provider = provider
+    return provider
+
+
+def turn_off() -> None:
+    """Stop tracing: apps instrumented so far no longer are, and the provider is flushed
+    and shut down. Clients connected meanwhile keep an interceptor whose spans go nowhere."""
+    global _provider
+    if _instrumented:
+        from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
+
+        for app in list(_instrumented):
+            FastAPIInstrumentor.uninstrument_app(app)
+        _instrumented.clear()
+    if _provider is not None:
+        _provider.shutdown()
+        _provider = None
+
+
+def enabled() -> bool:
+    return _provider is not None
 
 
 def instrument_app(app: FastAPI, settings: Settings) -> None:
-    """Trace the API's requests."""
+    """Trace the API's requests (not probes and scrapes) when tracing is on."""
+    if _provider is None:
+        return
+    from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
+
+    FastAPIInstrumentor.instrument_app(
+        app,
+        tracer_provider=_provider,
+        excluded_urls=EXCLUDED_URLS,
+        # A span per ASGI message of every request body and response says nothing more.
+        exclude_spans=["receive", "send"],
+    )
+    _instrumented.add(app)
 
 
 def client_interceptors(settings: Settings) -> list[Any]:
-    """The Temporal client's interceptors (a worker made from the client uses them too)."""
-    return []
+    """The Temporal client's interceptors when tracing is on: spans for its calls and, in a
+    worker made from the client, for workflow tasks and activities."""
+    if _provider is None:
+        return []
+    from temporalio.contrib.opentelemetry import TracingInterceptor
+
+    return [TracingInterceptor(_provider.get_tracer(__name__))]
+
+
+def current_trace_id() -> str | None:
+    """The current span's trace id as 32 hex digits, or None outside a trace."""
+    if _provider is None:
+        return None
+    context = trace.get_current_span().get_span_context()
+    return trace.format_trace_id(context.trace_id) if context.is_valid else None
+
+
+def _new_provider(service: str) -> TracerProvider:
+    from opentelemetry.sdk.resources import SERVICE_NAME, Resource
+    from opentelemetry.sdk.trace import TracerProvider
+
+    return TracerProvider(resource=Resource.create({SERVICE_NAME: service}))
