@@ -7,6 +7,8 @@ import json
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from api.errors import problem_body
+
 
 async def read_body(receive: Receive) -> bytes | None:
     """The whole request body; None when the client went away meanwhile."""
@@ -73,12 +75,7 @@ class BodyLimitMiddleware:
 
 async def _too_large(send: Send, limit: int) -> None:
     body = json.dumps(
-        {
-            "type": "about:blank",
-            "title": "Request too large",
-            "status": 413,
-            "detail": f"the request body is over {limit} bytes",
-        }
+        problem_body(413, "Request too large", f"the request body is over {limit} bytes")
     ).encode()
     headers = [
         (b"content-type", b"application/problem+json"),

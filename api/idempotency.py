@@ -26,7 +26,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.asgi import read_body, replaying
 from api.auth import digest
-from api.errors import PROBLEM_JSON
+from api.errors import PROBLEM_JSON, problem_body
 from api.instances import Instance, is_gone
 from db.read_model import ApiToken, IdempotentRequest
 from observability.metrics import idempotent_replays
@@ -161,8 +161,7 @@ def finish(
 
 
 def _problem(status: int, title: str, detail: str, **extra: Any) -> tuple[int, bytes]:
-    body = {"type": "about:blank", "title": title, "status": status, "detail": detail, **extra}
-    return status, json.dumps(body).encode()
+    return status, json.dumps(problem_body(status, title, detail, **extra)).encode()
 
 
 async def _respond(

@@ -19,7 +19,7 @@ from urllib.parse import parse_qsl
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from api.asgi import read_body, replaying
-from api.errors import PROBLEM_JSON
+from api.errors import PROBLEM_JSON, problem_body
 
 # C0 controls but tab, LF and CR; DEL; C1 controls; UTF-16 surrogates (valid JSON as
 # `\ud800`, but not text: they cannot be encoded to UTF-8).
@@ -132,13 +132,7 @@ def url_errors(scope: Scope) -> list[dict[str, str]]:
 async def _refuse(send: Send, errors: list[dict[str, str]]) -> None:
     fields = ", ".join(e["field"] for e in errors)
     body = json.dumps(
-        {
-            "type": "about:blank",
-            "title": "Invalid request",
-            "status": 422,
-            "detail": f"invalid fields: {fields}",
-            "errors": errors,
-        }
+        problem_body(422, "Invalid request", f"invalid fields: {fields}", errors=errors)
     ).encode()
     headers = [(b"content-type", PROBLEM_JSON.encode()), (b"content-length", b"%d" % len(body))]
     await send({"type": "http.response.start", "status": 422, "headers": headers})
