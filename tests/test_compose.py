@@ -31,6 +31,10 @@ INIT_SCRIPT = ROOT / "deploy" / "postgres" / "initdb" / "10-databases.sh"
 
 ONE_SHOTS = {"temporal-schema", "temporal-setup", "tierline-schema"}
 LOCAL_TEMPORAL = {"temporal-schema", "temporal", "temporal-setup", "temporal-ui"}
+# Official images, each at a pinned version.
+MONITORING_IMAGES = {"prometheus": "prom/prometheus", "grafana": "grafana/grafana"}
+# Services with a web page, published on loopback: the header comment gives their URLs.
+WEB_UIS = ("temporal-ui", "prometheus", "grafana")
 APP_SERVICES = ("worker", "api", "tierline-schema")
 SETTINGS_NAMES = {
     f"{Settings.model_config.get('env_prefix', '')}{name}".upper() for name in Settings.model_fields
@@ -280,15 +284,66 @@ def test_dockerignore_admits_exactly_the_packaged_code() -> None:
 def test_mounted_files_exist_and_scripts_parse(services: dict[str, dict[str, Any]]) -> None:
     for name, service in services.items():
         for volume in service.get("volumes", []):
-            source = volume.split(":")[0]
+            source, _target, *options = volume.split(":")
             if source.startswith("./"):
                 assert (ROOT / source).exists(), f"{name} mounts missing {source}"
+                # Configuration from the repository: no container writes into the checkout.
+                assert options == ["ro"], f"{name} mounts {source} writable"
     scripts = sorted((ROOT / "deploy").rglob("*.sh"))
     assert scripts
     for script in scripts:
         shell = "bash" if "bash" in script.read_text().splitlines()[0] else "sh"
         result = subprocess.run([shell, "-n", str(script)], capture_output=True, text=True)
         assert result.returncode == 0, f"{script}: {result.stderr}"
+
+
+def test_monitoring_runs_pinned_official_images_on_loopback(
+    services: dict[str, dict[str, Any]],
+) -> None:
+    for name, repository in MONITORING_IMAGES.items():
+        service = services[name]
+        image, _, tag = with_defaults(service["image"]).partition(":")
+        assert image == repository, name
+        assert re.fullmatch(r"v?\d+\.\d+\.\d+", tag), f"{name}: pin a release, not {tag!r}"
+        assert service["restart"] == "unless-stopped", name
+        # Named volumes keep the metrics history and Grafana's users across `up`s.
+        assert any(not volume.startswith("./") for volume in service["volumes"]), name
+    for name in WEB_UIS:
+        for port in services[name]["ports"]:
+            assert with_defaults(port).startswith("127.0.0.1:"), f"{name} published beyond loopback"
+    grafana = services["grafana"]["environment"]
+    match = VARIABLE.fullmatch(grafana["GF_SECURITY_ADMIN_PASSWORD"])
+    assert match is not None and match["name"] == "GRAFANA_ADMIN_PASSWORD"
+    assert services["grafana"]["depends_on"] == {"prometheus": {"condition": "service_healthy"}}
+
+
+def test_metrics_listen_where_prometheus_reaches_them(services: dict[str, dict[str, Any]]) -> None:
+    # Prometheus scrapes from its own container; the worker's and the mail gateway's metrics
+    # ports stay unpublished.
+    for name, variable in (
+        ("worker", "WORKER_METRICS_HOST"),
+        ("mail-gateway", "MAIL_METRICS_HOST"),
+    ):
+        environment = services[name]["environment"]
+        assert environment[variable] == "0.0.0.0", name
+        assert set(environment) <= SETTINGS_NAMES, name
+    assert "ports" not in services["worker"]
+    assert [with_defaults(port) for port in services["mail-gateway"]["ports"]] == ["2525:2525"]
+    api = services["api"]["command"]
+    assert api[api.index("--host") + 1] == "0.0.0.0"
+
+
+def test_the_header_comment_names_the_passwords_and_the_pages() -> None:
+    text = COMPOSE_FILE.read_text()
+    header = text[: text.index("\nname:")]
+    for match in VARIABLE.finditer(text):
+        if match["name"].endswith("PASSWORD"):
+            assert match["name"] in header, f"the header does not say to set {match['name']}"
+    compose = yaml.safe_load(text)
+    for name in WEB_UIS:
+        for port in compose["services"][name]["ports"]:
+            published = with_defaults(port).split(":")[1]
+            assert f"http://127.0.0.1:{published}" in header, name
 
 
 def test_cloud_override_runs_the_app_without_the_local_cluster(
