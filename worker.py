@@ -12,6 +12,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 from sqlalchemy import Engine
 from temporalio.client import Client
+from temporalio.runtime import Runtime
 from temporalio.worker import Worker
 
 from activities.notices import NoticeProjection
@@ -20,6 +21,8 @@ from activities.projection import CaseProjection
 from activities.releases import ReleaseProjection
 from db.read_model import create_schema, make_engine
 from observability import logs, tracing
+from observability.case_metrics import zero_case_counters
+from policies.loading import load_catalogs
 from runtime import (
     WORKFLOWS,
     connect,
@@ -29,6 +32,7 @@ from runtime import (
     workflow_runner,
 )
 from settings import Settings, get_settings
+from workflows.case import CaseWorkflow
 
 log = logging.getLogger("tierline.worker")
 
@@ -67,6 +71,19 @@ def build_worker(
     )
 
 
+def count_from_zero(runtime: Runtime, settings: Settings) -> None:
+    """Start every case counter of every plan of the catalogs at 0 on the series the case
+    workflows of this task queue add to (see `zero_case_counters`)."""
+    meter = runtime.metric_meter.with_additional_attributes(
+        {
+            "namespace": settings.temporal_namespace,
+            "task_queue": settings.temporal_task_queue,
+            "workflow_type": CaseWorkflow.__name__,
+        }
+    )
+    zero_case_counters(meter, load_catalogs(settings.catalog_dir).values())
+
+
 # The cyclic garbage collector's thresholds for a worker: a young collection every
 # 20,000 net allocations rather than 700, an older one after 20 of those rather than 10.
 GC_THRESHOLDS = (20_000, 20, 20)
@@ -97,6 +114,7 @@ async def main() -> None:
     runtime = None
     if settings.worker_metrics_port:
         runtime = metrics_runtime(settings.worker_metrics_host, settings.worker_metrics_port)
+        count_from_zero(runtime, settings)
     client = await connect(settings, runtime)
     await ensure_search_attributes(client, settings.temporal_namespace)
     with ThreadPoolExecutor(max_workers=16) as executor:

@@ -8,6 +8,7 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import TYPE_CHECKING
 
+from models.case import Channel
 from models.clocks import ClockName
 from observability.catalog import (
     BREACH_LATENESS,
@@ -26,6 +27,7 @@ if TYPE_CHECKING:
     from temporalio.common import MetricMeter
 
     from models.case import CaseEvent, CaseState
+    from policies.format import Catalog
 
 OUT_OF_SCOPE = "closed_out_of_scope"
 
@@ -109,3 +111,33 @@ def record_notification(channel: str, outcome: str) -> None:
         meter.create_counter(NOTIFICATIONS.name, NOTIFICATIONS.help).add(
             1, {"channel": channel, "outcome": outcome}
         )
+
+
+def zero_case_counters(meter: MetricMeter, catalogs: Iterable[Catalog]) -> None:
+    """Give every case counter's series of every plan a 0 when the worker starts.
+
+    The SDK creates a series at its first `add`, already at 1, and Prometheus's
+    `increase()` cannot see that first step: a plan's first breach after a restart would
+    count 0 per hour. `meter` must carry the labels the workflows' meter adds (namespace,
+    task queue, workflow type), so that these are the very series the workflows add to."""
+    clocks = [name.value for name in ClockName]
+    for catalog in catalogs:
+        severities = [severity.id for severity in catalog.severities]
+        for plan_spec in catalog.plans:
+            plan = {"catalog": catalog.id, "plan": plan_spec.id}
+            for severity in severities:
+                for channel in Channel:
+                    meter.create_counter(CASES_OPENED.name, CASES_OPENED.help).add(
+                        0, {**plan, "severity": severity, "channel": channel.value}
+                    )
+                for how in ("closed", "out_of_scope"):
+                    meter.create_counter(CASES_CLOSED.name, CASES_CLOSED.help).add(
+                        0, {**plan, "severity": severity, "how": how}
+                    )
+            for clock in clocks:
+                for metric in (SLA_WARNINGS, SLA_BREACHES):
+                    meter.create_counter(metric.name, metric.help).add(0, {**plan, "clock": clock})
+            for met in ("true", "false"):
+                meter.create_counter(FIRST_RESPONSES.name, FIRST_RESPONSES.help).add(
+                    0, {**plan, "met": met}
+                )

@@ -27,10 +27,10 @@ from models.clocks import ClockName
 from models.commands import RespondPublicly
 from runtime import metrics_runtime
 from settings import Settings
-from tests.builders import AGENT, open_case
+from tests.builders import AGENT, CATALOG_DIR, open_case
 from tests.conftest import Inbox, free_port
 from tests.workflows.case_harness import clock, skip_to, start, terminate_started, view_when
-from worker import build_worker
+from worker import build_worker, count_from_zero
 from workflows.case import CaseWorkflow, execute_command
 
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
@@ -69,11 +69,12 @@ async def worker(
     smtp_inbox: tuple[Inbox, int],
 ) -> AsyncIterator[Scraped]:
     port = free_port()
+    runtime = metrics_runtime("127.0.0.1", port)
     client = await Client.connect(
         time_skipping_env.client.service_client.config.target_host,
         namespace=time_skipping_env.client.namespace,
         data_converter=pydantic_data_converter,
-        runtime=metrics_runtime("127.0.0.1", port),
+        runtime=runtime,
     )
     # No cache: every workflow task replays the history so far, and what the replay
     # goes over again must not be counted again.
@@ -81,7 +82,11 @@ async def worker(
         smtp_port=smtp_inbox[1],
         webhook_secret="metrics-test",
         worker_max_cached_workflows=0,
+        catalog_dir=CATALOG_DIR,
+        temporal_namespace=client.namespace,
+        temporal_task_queue=task_queue,
     )
+    count_from_zero(runtime, settings)
     async with build_worker(client, sqlite_engine, task_queue, activity_executor, settings):
         yield Scraped(client, f"http://127.0.0.1:{port}/metrics")
         await terminate_started()
@@ -169,6 +174,27 @@ async def test_a_late_case_moves_each_metric_by_what_happened(
     # Every change was projected once, with its lag observed; none failed.
     assert total(samples, "tierline_projection_lag_seconds_count") >= 4
     assert total(samples, "tierline_projection_failures_total") == 0
+
+    # Started at 0 when the worker started, so that Prometheus sees each first step: the
+    # counted series are the zeroed ones (no second series beside them), and a clock or
+    # plan that saw nothing is there at 0.
+    def zeroed(name: str, **labels: str) -> bool:
+        wanted = set(labels.items())
+        return any(n == name and wanted <= have for n, have in samples) and not total(
+            samples, name, **labels
+        )
+
+    assert zeroed("tierline_sla_breaches_total", **plan, clock="resolution")
+    assert zeroed("tierline_cases_opened_total", catalog="short-sla", plan="office")
+    assert zeroed("tierline_cases_closed_total", **plan, how="out_of_scope")
+    series = [
+        labels
+        for name, labels in samples
+        if name == "tierline_sla_breaches_total"
+        and ("clock", "first_response") in labels
+        and ("plan", "fast") in labels
+    ]
+    assert len(series) == 1
 
     # The SDK's own runtime metrics are served beside them.
     names = {name for name, _ in samples}
