@@ -42,7 +42,10 @@ SETTINGS_NAMES = {
 # ${NAME}, ${NAME:-default}, ${NAME-default}, and required: ${NAME:?message}, ${NAME?message}
 VARIABLE = re.compile(r"\$\{(?P<name>\w+)(?:(?P<operator>:?[-?])(?P<word>[^}]*))?\}")
 # What a production deployment must set itself: compose refuses to start without them.
-REQUIRED = {"WEBHOOK_SECRET": "a-secret-of-the-deployment"}
+REQUIRED = {
+    "WEBHOOK_SECRET": "a-secret-of-the-deployment",
+    "METRICS_TOKEN": "a-token-prometheus-bears",
+}
 
 
 class ComposeLoader(yaml.SafeLoader):

@@ -584,7 +584,17 @@ def run_promtool(*arguments: str) -> None:
 
 
 def test_promtool_accepts_the_config_the_rules_and_the_dashboard_queries(tmp_path: Path) -> None:
-    run_promtool("check", "config", str(PROMETHEUS_CONFIG))
+    # As the prometheus service runs it: the config beside its rules, and the token file
+    # its entrypoint writes where the API job reads it.
+    token = tmp_path / "metrics-token"
+    token.write_text("a-token")
+    config = PROMETHEUS_CONFIG.read_text()
+    assert "/prometheus/metrics-token" in config
+    (tmp_path / "prometheus.yml").write_text(
+        config.replace("/prometheus/metrics-token", str(token))
+    )
+    shutil.copy(ALERT_RULES, tmp_path / ALERT_RULES.name)
+    run_promtool("check", "config", str(tmp_path / "prometheus.yml"))
     run_promtool("check", "rules", str(ALERT_RULES))
     # The dashboard's queries, as recording rules: promtool parses each one.
     recorded = []
