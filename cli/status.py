@@ -61,9 +61,10 @@ class Scrape:
         return None
 
 
-def scrape(url: str) -> Scrape:
+def scrape(url: str, token: str | None = None) -> Scrape:
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
     try:
-        response = httpx.get(url, timeout=TIMEOUT_SECONDS)
+        response = httpx.get(url, headers=headers, timeout=TIMEOUT_SECONDS)
         response.raise_for_status()
     except httpx.HTTPError as err:
         return Scrape(url, error=f"{type(err).__name__}: {err}")
@@ -176,7 +177,9 @@ def status(
     api: Annotated[
         str | None,
         typer.Option(
-            help="The API's /metrics (default: this machine's settings).", show_default=False
+            envvar="TIERLINE_API",
+            help="Base URL of the API, whose /metrics is read (default: API_HOST and API_PORT).",
+            show_default=False,
         ),
     ] = None,
     worker: Annotated[
@@ -188,9 +191,12 @@ def status(
     as_json: Annotated[bool, typer.Option("--json", help="Print the figures as JSON.")] = False,
 ) -> None:
     """Open cases by tier, breaches today, projection lag, notifications and mail, from the
-    running stack's metrics endpoints. Exits 1 when the API's cannot be read."""
-    defaults = {endpoint.process: endpoint.url for endpoint in metrics_endpoints(get_settings())}
-    api_scrape = scrape(api or defaults["API"])
+    running stack's metrics endpoints (METRICS_TOKEN, when set, is sent to the API's).
+    Exits 1 when the API's cannot be read."""
+    settings = get_settings()
+    defaults = {endpoint.process: endpoint.url for endpoint in metrics_endpoints(settings)}
+    api_url = f"{api.rstrip('/')}/metrics" if api else defaults["API"]
+    api_scrape = scrape(api_url, settings.metrics_token)
     worker_url = worker or defaults.get("worker")
     mail_url = mail or defaults.get("mail gateway")
     result = figures(

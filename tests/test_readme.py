@@ -207,6 +207,8 @@ def shell(stack: Stack) -> Iterator[Shell]:  # noqa: F811
         "VAR_DIR": str(stack.var_dir),
         "TIERLINE_API": stack.api,
         "INBOUND_SMTP_PORT": str(stack.inbound_smtp_port),
+        "WORKER_METRICS_PORT": stack.env["WORKER_METRICS_PORT"],
+        "MAIL_METRICS_PORT": stack.env["MAIL_METRICS_PORT"],
         "COLUMNS": "200",
     }
     process = subprocess.Popen(
