@@ -14,7 +14,14 @@ from temporalio.api.operatorservice.v1 import (
 )
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
-from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
+from temporalio.runtime import (
+    LogForwardingConfig,
+    LoggingConfig,
+    PrometheusConfig,
+    Runtime,
+    TelemetryConfig,
+    TelemetryFilter,
+)
 from temporalio.service import RPCError, TLSConfig
 from temporalio.worker import UnsandboxedWorkflowRunner, WorkflowRunner
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
@@ -53,18 +60,27 @@ def workflow_runner(settings: Settings | None = None) -> WorkflowRunner:
     return sandboxed_runner() if settings.workflow_sandbox else UnsandboxedWorkflowRunner()
 
 
-def metrics_runtime(host: str, port: int) -> Runtime:
-    """A Temporal runtime that serves Prometheus metrics at http://host:port/metrics: the
-    SDK's own (workflow task and activity latencies, schedule to start, sticky cache,
-    pollers, failures) and whatever workflows and activities record through the SDK's
-    meter (`observability.case_metrics`). Durations in seconds, as Prometheus names them."""
+def metrics_runtime(host: str | None, port: int) -> Runtime:
+    """A Temporal runtime that serves Prometheus metrics at http://host:port/metrics (none
+    for port 0): the SDK's own (workflow task and activity latencies, schedule to start,
+    sticky cache, pollers, failures) and whatever workflows and activities record through
+    the SDK's meter (`observability.case_metrics`). Durations in seconds, as Prometheus
+    names them. The SDK core's own log lines (written in Rust, to stdout by default) go
+    through Python's logging as `temporalio.core`, so LOG_FORMAT applies to them too."""
+    metrics = None
+    if port:
+        metrics = PrometheusConfig(
+            bind_address=f"{host}:{port}",
+            durations_as_seconds=True,
+            histogram_bucket_overrides={k: list(v) for k, v in WORKER_BUCKETS.items()},
+        )
     return Runtime(
         telemetry=TelemetryConfig(
-            metrics=PrometheusConfig(
-                bind_address=f"{host}:{port}",
-                durations_as_seconds=True,
-                histogram_bucket_overrides={k: list(v) for k, v in WORKER_BUCKETS.items()},
-            )
+            logging=LoggingConfig(
+                filter=TelemetryFilter(core_level="WARN", other_level="ERROR"),
+                forwarding=LogForwardingConfig(logger=logging.getLogger("temporalio.core")),
+            ),
+            metrics=metrics,
         )
     )
 

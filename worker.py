@@ -111,9 +111,8 @@ async def main() -> None:
     settings.check_for_production()
     engine = make_engine(settings.effective_database_url)
     create_schema(engine)
-    runtime = None
+    runtime = metrics_runtime(settings.worker_metrics_host, settings.worker_metrics_port)
     if settings.worker_metrics_port:
-        runtime = metrics_runtime(settings.worker_metrics_host, settings.worker_metrics_port)
         count_from_zero(runtime, settings)
     client = await connect(settings, runtime)
     await ensure_search_attributes(client, settings.temporal_namespace)
@@ -126,7 +125,7 @@ async def main() -> None:
             client.service_client.config.target_host,
             f"; metrics on http://{settings.worker_metrics_host}:{settings.worker_metrics_port}"
             "/metrics"
-            if runtime
+            if settings.worker_metrics_port
             else "",
         )
         await worker.run()

@@ -43,6 +43,7 @@ from datetime import UTC, datetime
 from email.message import EmailMessage
 from email.utils import format_datetime
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 import httpx
 from temporalio import activity
@@ -137,13 +138,17 @@ class Notifier:
         notification = notification.model_copy(update={"subject": self.subject(notification)})
         mail = self._message(notification) if notification.channel == "email" else None
         key = record_key(notification.key)
-        what = f"{notification.channel} to {notification.to}"
+        # A webhook's URL is often its own credential: logs and errors name its origin.
+        hidden = notification.to if notification.channel == "webhook" else None
+        what = (
+            f"{notification.channel} to {_origin(notification.to) if hidden else notification.to}"
+        )
         with contextlib.ExitStack() as held:
             try:
                 connection = held.enter_context(self._engine.connect())
                 claimed = self._claim(connection, key, notification)
             except SQLAlchemyError as err:
-                raise self._failed(what, "not claimed, nothing sent", None, err) from err
+                raise self._failed(what, "not claimed, nothing sent", None, err, hidden) from err
             if claimed is None:
                 return
             attempt, previous = claimed
@@ -164,12 +169,12 @@ class Notifier:
                     self._post(notification)
             except Exception as err:
                 record_notification(notification.channel, "failed")
-                self._record_failure(connection, key, _one_line(err))
+                self._record_failure(connection, what, key, _one_line(err, hidden))
                 if not isinstance(err, (OSError, httpx.HTTPError)):
                     raise  # a bug: the SDK logs it with its traceback
                 # An unreachable or refusing relay or endpoint (SMTP errors are OSErrors) is
                 # the operator's to fix: one line per attempt, and the retry policy goes on.
-                raise self._failed(what, "not delivered", attempt, err) from err
+                raise self._failed(what, "not delivered", attempt, err, hidden) from err
             record_notification(notification.channel, "sent")
             try:
                 self._mark_sent(connection, key)
@@ -247,7 +252,7 @@ class Notifier:
             with write_lock(self._engine), self._engine.begin() as fresh:
                 fresh.execute(statement)
 
-    def _record_failure(self, connection: Connection, key: str, error: str) -> None:
+    def _record_failure(self, connection: Connection, what: str, key: str, error: str) -> None:
         """Note why the attempt failed, and that it sent nothing (`pending`). Not noted
         when the database fails too: the row stays `sending`, the retry sends anyway."""
         from sqlalchemy import update
@@ -265,12 +270,15 @@ class Notifier:
                     .values(status="pending", last_error=storable(error)[:1000])
                 )
         except SQLAlchemyError as err:
-            activity.logger.warning("failure of %s not recorded: %s", key, _one_line(err))
+            activity.logger.warning("failure of %s not recorded: %s", what, _one_line(err))
 
     @staticmethod
-    def _failed(what: str, outcome: str, attempt: int | None, err: Exception) -> ApplicationError:
-        """One warning line, and the benign error that retries without a traceback."""
-        reason = _one_line(err)
+    def _failed(
+        what: str, outcome: str, attempt: int | None, err: Exception, hidden: str | None = None
+    ) -> ApplicationError:
+        """One warning line, and the benign error that retries without a traceback (in the
+        history too: `hidden`, a webhook's URL, is reduced to its origin in both)."""
+        reason = _one_line(err, hidden)
         numbered = f" (attempt {attempt})" if attempt is not None else ""
         activity.logger.warning("%s %s%s: %s", what, outcome, numbered, reason)
         return ApplicationError(
@@ -342,7 +350,15 @@ def _notifications() -> Any:
     return NotificationRecord.__table__  # type: ignore[attr-defined]
 
 
-def _one_line(err: BaseException) -> str:
+def _one_line(err: BaseException, hidden: str | None = None) -> str:
+    """The error in one line, `hidden` (a webhook's URL) reduced to its origin."""
     from db.read_model import describe_error
 
-    return describe_error(err)
+    line = describe_error(err)
+    return line.replace(hidden, _origin(hidden)) if hidden else line
+
+
+def _origin(url: str) -> str:
+    """scheme://host[:port] of a URL, without its user, path or query."""
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.hostname or ''}" + (f":{parts.port}" if parts.port else "")

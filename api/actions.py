@@ -3,6 +3,8 @@ updates, and their refusals as 409s."""
 
 from __future__ import annotations
 
+import uuid
+
 from pydantic import BaseModel, ConfigDict, create_model
 from sqlalchemy import Engine
 from sqlmodel import Session
@@ -17,6 +19,7 @@ from db.read_model import Organisation
 from models.case import Actor, case_workflow_id
 from models.commands import CaseCommand
 from models.registry import COMMANDS, CaseCommandSpec
+from observability import logs
 
 # The case commands the API offers as `POST /cases/{number}/<route>`, from the registry.
 ACTIONS: tuple[CaseCommandSpec, ...] = tuple(spec for spec in COMMANDS if spec.route)
@@ -97,18 +100,18 @@ async def perform(
     # Untyped: the update goes by its registry name (and mypy, checking the whole API at
     # once, cannot always infer the typed handle's parameters).
     handle = client.get_workflow_handle(workflow_id)
+    # Unkeyed, the update gets an id of ours rather than the SDK's, so the logs name it.
+    uid = update_id(action, actor, idempotency_key) or f"{action.route}:{uuid.uuid4()}"
 
     async def call() -> bytes:
         result: RawValue = await handle.execute_update(
-            action.update,
-            command,
-            id=update_id(action, actor, idempotency_key),
-            result_type=RawValue,
+            action.update, command, id=uid, result_type=RawValue
         )
         return result.payload.data
 
     try:
-        return await update_with_retry(limiter, workflow_id, call)
+        with logs.bind(case_number=number, workflow_id=workflow_id, update_id=uid):
+            return await update_with_retry(limiter, workflow_id, call)
     except WorkflowUpdateFailedError as err:
         cause = err.cause
         reason = cause.message if isinstance(cause, ApplicationError) else str(cause)

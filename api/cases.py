@@ -41,6 +41,7 @@ from models.case import (
 )
 from models.clocks import ClockView
 from models.quota import QuotaPeriod, ReserveSlot, SlotReserved, quota_workflow_id
+from observability import logs
 from observability.metrics import quota_refusals
 from policies.business_time import parse_zone
 from policies.format import Catalog
@@ -173,9 +174,10 @@ async def start_case(client: Client, task_queue: str, command: OpenCase) -> Case
         id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
     )
     try:
-        return await client.execute_update_with_start_workflow(
-            CaseWorkflow.opened, start_workflow_operation=start
-        )
+        with logs.bind(case_number=command.number, workflow_id=workflow_id):
+            return await client.execute_update_with_start_workflow(
+                CaseWorkflow.opened, start_workflow_operation=start
+            )
     except WorkflowAlreadyStartedError:
         # The case was opened and has since closed: its final state is the answer.
         final: CaseView = await client.get_workflow_handle(

@@ -443,13 +443,16 @@ def write_lock(engine: Engine) -> AbstractContextManager[object]:
 
 
 def make_engine(url: str) -> Engine:
-    """Engine for the read model; SQLite gets WAL so the API reads while the worker writes."""
+    """Engine for the read model; SQLite gets WAL so the API reads while the worker writes.
+    Its errors never quote a statement's parameters (case text, password hashes, token
+    digests), so logging one leaks none of them."""
     if url.startswith("sqlite"):
         engine = create_engine(
             url,
             connect_args={"check_same_thread": False, "timeout": 30},
             pool_size=20,
             max_overflow=20,
+            hide_parameters=True,
         )
         _SQLITE_WRITE_LOCKS[engine] = threading.Lock()
 
@@ -468,7 +471,9 @@ def make_engine(url: str) -> Engine:
         return engine
     if url.startswith("postgresql://"):
         url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
-    return create_engine(url, pool_pre_ping=True, pool_size=20, max_overflow=20)
+    return create_engine(
+        url, pool_pre_ping=True, pool_size=20, max_overflow=20, hide_parameters=True
+    )
 
 
 def create_schema(engine: Engine) -> None:

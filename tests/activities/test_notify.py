@@ -76,6 +76,22 @@ def test_an_unreachable_relay_fails_in_one_line_and_stays_retryable(
     assert record.last_error is not None and "ConnectionRefusedError" in record.last_error
 
 
+def test_a_failing_webhooks_path_stays_out_of_logs_errors_and_the_table(
+    read_model: Engine, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A webhook URL's path is often its credential: only the origin is named."""
+    url = f"http://127.0.0.1:{free_port()}/hooks/T0-secret-in-path?sig=abc"
+    hook = notification(f"case-1/1/webhook:{url}", channel="webhook", to=url)
+    with caplog.at_level(logging.WARNING), pytest.raises(ApplicationError) as raised:
+        ActivityEnvironment().run(notifier(read_model, free_port()).deliver, hook)
+    (warning,) = [r for r in caplog.records if r.levelno >= logging.WARNING]
+    origin = url.split("/hooks")[0]
+    assert f"webhook to {origin} not delivered (attempt 1)" in warning.getMessage()
+    (record,) = records(read_model)
+    for text in (warning.getMessage(), str(raised.value), record.last_error or ""):
+        assert "secret-in-path" not in text and "sig=abc" not in text
+
+
 def test_a_delivered_message_is_not_sent_again(
     read_model: Engine, smtp_inbox: tuple[Inbox, int]
 ) -> None:
