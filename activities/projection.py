@@ -2,7 +2,7 @@
 
 A write the database refuses does not retry in silence: each failed attempt logs one line
 (the case, the seq, the database's reason) and records the case in `projection_failures`,
-which `/health` reports until a write of that case succeeds and deletes the row. What it
+which `/ready` reports until a write of that case succeeds and deletes the row. What it
 writes has NUL replaced with U+FFFD (`db.read_model.storable`), so that character in a
 case's content cannot block it on PostgreSQL.
 """
@@ -64,7 +64,7 @@ class CaseProjection:
             if not isinstance(err, SQLAlchemyError):
                 raise  # a bug: the SDK logs it with its traceback
             # The database's to fix (or the content's, which the retry cannot change): the
-            # line above and /health say so; the retry policy goes on, without a traceback.
+            # line above and /ready say so; the retry policy goes on, without a traceback.
             raise ApplicationError(
                 f"case {view.number}: projection of seq {view.seq} not written: {reason}",
                 type=type(err).__name__,
@@ -123,7 +123,7 @@ class CaseProjection:
             record_projection((projected_at - recorded).total_seconds())
 
     def _failed(self, number: int, seq: int, err: Exception) -> str:
-        """Log one line for the failed attempt and record it for /health; the reason."""
+        """Log one line for the failed attempt and record it for /ready; the reason."""
         from sqlalchemy.exc import SQLAlchemyError
 
         from db.read_model import describe_error

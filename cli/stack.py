@@ -345,7 +345,8 @@ def run_stack() -> None:
         supervisor.start(Child("API", uvicorn, needs=needs))
         supervisor.start(Child("mail gateway", [sys.executable, "-m", "mail.gateway"], needs=needs))
         api = f"http://{settings.api_host}:{settings.api_port}"
-        health = wait_for_health(f"{api}/health", supervisor.processes(), timeout=60)
+        # Ready: Temporal, the read model at head, and a worker polling the task queue.
+        health = wait_for_health(f"{api}/ready", supervisor.processes(), timeout=60)
         banner(settings, api, health, admin_token, catcher)
         supervisor.watch()
     except KeyboardInterrupt:
@@ -407,7 +408,7 @@ def banner(
     )
     console.print("[bold green]Tierline is running[/bold green]")
     console.print(f"  API            {api}   (docs: {api}/docs)")
-    console.print(f"  health         {health}")
+    console.print(f"  ready          {health}   ({api}/ready; alive: {api}/health)")
     console.print(f"  Temporal       {temporal}  namespace {settings.temporal_namespace}")
     console.print(f"  Temporal UI    {ui}")
     console.print(f"  read model     {settings.effective_database_url}")

@@ -144,7 +144,7 @@ def render(result: dict[str, Any]) -> list[str]:
         failing = result["projection_failing_cases"]
         lines.append(
             f"{'projection':<16}"
-            + (f"FAILING for {failing} case(s): see /health" if failing else "no case failing")
+            + (f"FAILING for {failing} case(s): see /ready" if failing else "no case failing")
         )
     if "since_worker_start" in result:
         worker = result["since_worker_start"]

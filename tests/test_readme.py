@@ -38,6 +38,7 @@ WALKTHROUGH = (
     "E-mail",
     "Mail in development",
     "Policies",
+    "Operating Tierline",
 )
 
 # The sections whose blocks cannot run here, and why. A block in any other section fails

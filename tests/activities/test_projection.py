@@ -1,6 +1,6 @@
 """The case projection on SQLite and PostgreSQL: content PostgreSQL would refuse is
 written with U+FFFD in place of NUL, and a projection the database refuses fails each
-attempt in one line, is recorded for `/health`, and is forgotten once a write succeeds."""
+attempt in one line, is recorded for `/ready`, and is forgotten once a write succeeds."""
 
 from __future__ import annotations
 

@@ -18,10 +18,16 @@ def count_numbers(engine: Engine) -> int:
         return session.exec(select(func.count()).select_from(CaseNumber)).one()
 
 
-async def test_health_is_green(api: Api) -> None:
-    response = await api.anonymous.get("/health")
+async def test_ready_is_green(api: Api) -> None:
+    response = await api.anonymous.get("/ready")
     assert response.status_code == 200
-    assert response.json() == {"status": "ok", "temporal": "ok", "database": "ok"}
+    assert response.json() == {
+        "status": "ok",
+        "temporal": "ok",
+        "database": "ok",
+        "migrations": "ok",
+        "worker": "ok",
+    }
 
 
 async def test_open_then_read_case(api: Api) -> None:
