@@ -103,22 +103,33 @@ LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
 
 
 def install(app: FastAPI, token: str | None = None) -> None:
-    """Serve `/metrics` on the API: request counts and latencies by route template and
-    status class (prometheus-fastapi-instrumentator; a route's template, never its
+    """Serve `/metrics` on the API: request counts and latencies by route template, method
+    and status class (prometheus-fastapi-instrumentator; a route's template, never its
     path, so no case number becomes a label), the process's counters, and the read
     model's gauges (`ReadModelCollector`, on `app.state.engine` once the app started).
     With a `token`, only a request bearing it is answered (401 otherwise)."""
     from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
     from prometheus_fastapi_instrumentator import Instrumentator
+    from prometheus_fastapi_instrumentator import metrics as instrumentation
 
     # The requests' metrics are the app's own, so two apps in one process (tests) do not
     # share them; the process's counters (mail, quota, replays) are the default registry's.
     registry = CollectorRegistry(auto_describe=True)
-    Instrumentator(
-        should_exclude_streaming_duration=True,
-        excluded_handlers=["/metrics"],
-        registry=registry,
-    ).instrument(app, latency_lowr_buckets=LATENCY_BUCKETS)
+    instrumentator = Instrumentator(
+        should_exclude_streaming_duration=True, excluded_handlers=["/metrics"], registry=registry
+    )
+    instrumentator.add(
+        # http_requests_total{handler, method, status} and, by the same labels, the latency
+        # histogram http_request_duration_seconds (a live stream's open time excluded).
+        instrumentation.requests(registry=registry),
+        instrumentation.latency(
+            buckets=LATENCY_BUCKETS,
+            should_include_status=True,
+            should_exclude_streaming_duration=True,
+            registry=registry,
+        ),
+    )
+    instrumentator.instrument(app)
 
     @app.get("/metrics", include_in_schema=False)
     def metrics(request: Request) -> Response:

@@ -60,7 +60,8 @@ async def test_requests_opens_replays_and_quota_refusals_are_counted(api: Api) -
     assert moved("http_requests_total", **reads, status="2xx") == 3
     assert moved("http_requests_total", **reads, status="4xx") == 1
     # Latency by route template: every request observed once, none under a case number.
-    assert moved("http_request_duration_seconds_count", **reads) == 4
+    assert moved("http_request_duration_seconds_count", **reads, status="2xx") == 3
+    assert moved("http_request_duration_seconds_count", **reads, status="4xx") == 1
     assert not any("999999" in str(labels) for _, labels in after)
     assert moved("tierline_idempotent_replays_total") == 1
     assert moved("tierline_quota_refusals_total", catalog="short-sla", plan="fast") == 1
