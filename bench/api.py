@@ -26,6 +26,24 @@ Opening and actions alternate sides in `--rounds` rounds, so that neither side g
 emptier server. Progress goes to stderr; the machine's load and CPU pressure at start
 and end are reported, since other work on the machine skews every number. The last
 line printed is one JSON object.
+
+With `--observability` the bench measures what metrics and tracing cost instead (no peer,
+no lists): two Tierline stacks, each a worker and an API with a read model of its own,
+run side by side on one dev server, each in a namespace of its own (case numbers, hence
+workflow IDs, start at 1 in both). `off` runs without worker metrics
+(`WORKER_METRICS_PORT=0`) and without tracing; `on` serves the worker's metrics on a free
+port, traces the worker and the API into memory (`bench/observed.py`) and has both
+metrics endpoints read every `--scrape-interval` seconds of its measured time, as
+Prometheus would (`--observe metrics` or `tracing` turns on one of the two only). The
+API's request metrics are on in both: `api.app` always instruments its routes. Opening
+(`POST /cases`) and actions (`POST /cases/{n}/notes`, `--clients` clients on cases of
+their own) alternate the sides round by round, the first side changing each round, after
+a warm-up. Both stacks stay up the whole run rather than being stopped and started in
+turn: an idle stack costs next to nothing (its CPU during the other side's rounds is
+reported, `other_side_idle`), both sides meet the same server at the same age in the same
+conditions, and neither pays for a cold start. The report gives each side's rates,
+latencies and CPU per request by process, the overhead of `on` against `off` (the
+action rate's against the goal of under 5 %), and the spans the on side made.
 """
 
 from __future__ import annotations
@@ -41,12 +59,13 @@ import shutil
 import signal
 import socket
 import sqlite3
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from collections import Counter
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from functools import partial
@@ -75,6 +94,7 @@ with workflow.unsafe.imports_passed_through():
     from temporalio.contrib.pydantic import pydantic_data_converter
     from temporalio.worker import Worker
 
+    from bench.observed import KEPT_SPANS, SPANS_FILE
     from db.read_model import CaseRecord, make_engine
     from models.case import Actor, Role, case_workflow_id
     from models.commands import AddInternalNote
@@ -339,7 +359,10 @@ class Stack(RunsChildren):
     children: dict[str, Child]
 
 
-def start_server(workdir: Path, dynamic_config: list[str]) -> tuple[Child, str]:
+def start_server(
+    workdir: Path, dynamic_config: list[str], namespaces: Sequence[str] = ()
+) -> tuple[Child, str]:
+    """A dev server (with the `default` namespace and `namespaces`) and its address."""
     port = free_port()
     command = [
         str(temporal_binary()),
@@ -360,6 +383,7 @@ def start_server(workdir: Path, dynamic_config: list[str]) -> tuple[Child, str]:
         "--log-level",
         "warn",
         *dev_server_flags(),
+        *(flag for namespace in namespaces for flag in ("--namespace", namespace)),
         *(flag for value in dynamic_config for flag in ("--dynamic-config-value", value)),
     ]
     server = Child("dev server", command, workdir / "server.log", dict(os.environ))
@@ -399,6 +423,72 @@ def wait_for_health(url: str, api: Child, timeout: float) -> None:
     raise SystemExit(f"the API did not turn healthy within {timeout:.0f} s: {last}")
 
 
+@dataclass
+class Tierline:
+    """A Tierline worker and API, their read model and state in `directory`."""
+
+    directory: Path
+    api_url: str
+    database: Path
+    env: dict[str, str]
+
+
+def start_tierline(
+    children: dict[str, Child],
+    directory: Path,
+    address: str,
+    settings: dict[str, str],
+    side: str = "",
+    traced: bool = False,
+) -> Tierline:
+    """Start the worker, then the API, on the dev server at `address` with `settings` on
+    top of the bench's environment; `traced`, both trace into memory (`bench.observed`).
+    Each is added to `children` as it starts (`worker`, `api`, or `<side>_worker`...), so
+    that the caller stops whatever started."""
+    directory.mkdir(exist_ok=True)
+    database = directory / "read-model.db"
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(ROOT),
+        "TEMPORAL_ADDRESS": address,
+        # A cluster address: the worker and the API refuse the default secret.
+        "WEBHOOK_SECRET": "bench",
+        "DATABASE_URL": f"sqlite:///{database}",
+        "VAR_DIR": str(directory / "var"),
+        "CATALOG_DIR": str(catalogs(directory / "catalogs")),
+    }
+    # Tracing where a side asks for it, not wherever the shell exports an endpoint.
+    for name in ("OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_ENDPOINT"):
+        env.pop(name, None)
+    env.update(settings)
+    key, label = (f"{side}_", f"{side} ") if side else ("", "")
+    worker_command = ["-m", "bench.observed"] if traced else ["worker.py"]
+    worker = Child(
+        f"{label}worker",
+        [sys.executable, *worker_command],
+        directory / "worker.log",
+        {**env, SPANS_FILE: str(directory / "worker-spans.json")} if traced else env,
+    )
+    children[f"{key}worker"] = worker
+    worker.wait_for_log("worker polling", timeout=60)
+    port = free_port()
+    app = ["--factory", "bench.observed:traced_api"] if traced else ["api.app:app"]
+    uvicorn = [
+        *(sys.executable, "-m", "uvicorn", *app),
+        *("--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"),
+    ]
+    api = Child(
+        f"{label}api",
+        uvicorn,
+        directory / "api.log",
+        {**env, SPANS_FILE: str(directory / "api-spans.json")} if traced else env,
+    )
+    children[f"{key}api"] = api
+    api_url = f"http://127.0.0.1:{port}"
+    wait_for_health(api_url, api, timeout=60)
+    return Tierline(directory, api_url, database, env)
+
+
 @contextlib.contextmanager
 def stack(dynamic_config: list[str], keep: bool) -> Iterator[Stack]:
     """Every process the bench needs, stopped (newest first) on the way out."""
@@ -408,39 +498,20 @@ def stack(dynamic_config: list[str], keep: bool) -> Iterator[Stack]:
         try:
             server, address = start_server(workdir, dynamic_config)
             children["server"] = server
-            database = workdir / "read-model.db"
-            env = {
-                **os.environ,
-                "PYTHONPATH": str(ROOT),
-                "TEMPORAL_ADDRESS": address,
-                # A cluster address: the worker and the API refuse the default secret.
-                "WEBHOOK_SECRET": "bench",
+            settings = {
                 "TEMPORAL_TASK_QUEUE": "bench-tierline",
-                "DATABASE_URL": f"sqlite:///{database}",
-                "VAR_DIR": str(workdir / "var"),
-                "CATALOG_DIR": str(catalogs(workdir / "catalogs")),
+                "WORKER_METRICS_PORT": str(free_port()),
             }
-            worker = Child("worker", [sys.executable, "worker.py"], workdir / "worker.log", env)
-            children["worker"] = worker
-            worker.wait_for_log("worker polling", timeout=60)
-            port = free_port()
-            uvicorn = [
-                *(sys.executable, "-m", "uvicorn", "api.app:app"),
-                *("--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"),
-            ]
-            api = Child("api", uvicorn, workdir / "api.log", env)
-            children["api"] = api
-            api_url = f"http://127.0.0.1:{port}"
-            wait_for_health(api_url, api, timeout=60)
+            tierline = start_tierline(children, workdir, address, settings)
             peer_queue = "bench-peer"
             peer_command = [
                 *(sys.executable, str(SCRIPT), "--peer-worker"),
                 *("--address", address, "--task-queue", peer_queue),
             ]
-            peer = Child("peer worker", peer_command, workdir / "peer.log", env)
+            peer = Child("peer worker", peer_command, workdir / "peer.log", tierline.env)
             children["peer_worker"] = peer
             peer.wait_for_log("worker polling", timeout=60)
-            yield Stack(workdir, address, api_url, peer_queue, database, children)
+            yield Stack(workdir, address, tierline.api_url, peer_queue, tierline.database, children)
         finally:
             for child in reversed(children.values()):
                 child.stop()
@@ -477,7 +548,7 @@ class Side:
         }
 
 
-async def measure(side: Side, running: Stack, lanes: list[Iterator[Job]]) -> None:
+async def measure(side: Side, running: RunsChildren, lanes: list[Iterator[Job]]) -> None:
     """Run every lane's jobs, one at a time per lane and the lanes side by side."""
 
     async def lane(jobs: Iterator[Job]) -> None:
@@ -510,7 +581,7 @@ def progress(message: str) -> None:
 Lanes = Callable[[], list[Iterator[Job]]]
 
 
-async def alternate(rounds: int, running: Stack, sides: list[tuple[Side, Lanes]]) -> None:
+async def alternate(rounds: int, running: RunsChildren, sides: list[tuple[Side, Lanes]]) -> None:
     """Each round runs every side once, in turn; the order flips from round to round, so
     that neither side always meets the server fuller than the other."""
     for number in range(rounds):
@@ -574,10 +645,10 @@ def expect(response: Answer, status: int) -> Any:
 # --------------------------------------------------------------------------- setup
 
 
-async def agent_token(running: Stack) -> str:
+async def agent_token(api_url: str, var_dir: Path) -> str:
     """The bench organisation (a plan without an incident quota) and an agent's token."""
-    admin_token = (running.workdir / "var" / "admin-token").read_text().strip()
-    admin = Http(running.api_url, admin_token, connections=1)
+    admin_token = (var_dir / "admin-token").read_text().strip()
+    admin = Http(api_url, admin_token, connections=1)
     try:
         organisation = {"id": ORGANISATION, "name": "Bench Ltd", "plan": PLAN}
         expect(await admin.post("/organisations", json=organisation), 201)
@@ -1124,7 +1195,7 @@ def report(
 async def main(args: argparse.Namespace) -> None:
     host = {**machine(), "at_start": cpu_pressure()}
     with stack(args.dynamic_config, args.keep_workdir) as running:
-        token = await agent_token(running)
+        token = await agent_token(running.api_url, running.workdir / "var")
         client = await Client.connect(running.address, data_converter=pydantic_data_converter)
         http = Http(running.api_url, token, max(args.concurrency, args.clients) + 8)
         try:
@@ -1145,6 +1216,445 @@ async def main(args: argparse.Namespace) -> None:
     report(args, host, opening, actions, listing, rss)
 
 
+# --------------------------------------------------------------------------- observability
+
+SIDES = ("off", "on")
+OVERHEAD_GOAL = {"action_rate_overhead_pct_max": 5.0}
+
+
+@dataclass
+class Observed(RunsChildren):
+    """The dev server and two Tierline stacks on it, each in a namespace of its own: `off`
+    (no worker metrics, no tracing) and `on`, with what `observe` names: worker metrics
+    and the endpoints a Prometheus would scrape (`metrics`), tracing into memory in the
+    worker and the API (`tracing`), or both."""
+
+    workdir: Path
+    observe: str
+    sides: dict[str, Tierline]
+    scraped: list[str]
+    children: dict[str, Child]
+
+    @property
+    def traced(self) -> bool:
+        return self.observe in ("both", "tracing")
+
+
+@contextlib.contextmanager
+def observed_stacks(dynamic_config: list[str], keep: bool, observe: str) -> Iterator[Observed]:
+    with tempfile.TemporaryDirectory(prefix="bench-api-") as tmp:
+        workdir = Path(tempfile.mkdtemp(prefix="bench-api-")) if keep else Path(tmp)
+        children: dict[str, Child] = {}
+        try:
+            namespaces = [f"bench-{side}" for side in SIDES]
+            server, address = start_server(workdir, dynamic_config, namespaces)
+            children["server"] = server
+            metrics_port = free_port() if observe in ("both", "metrics") else 0
+            sides = {
+                side: start_tierline(
+                    children,
+                    workdir / side,
+                    address,
+                    {
+                        "TEMPORAL_NAMESPACE": f"bench-{side}",
+                        "TEMPORAL_TASK_QUEUE": "bench-tierline",
+                        "WORKER_METRICS_PORT": str(metrics_port if side == "on" else 0),
+                    },
+                    side=side,
+                    traced=side == "on" and observe in ("both", "tracing"),
+                )
+                for side in SIDES
+            }
+            worker_metrics = f"http://127.0.0.1:{metrics_port}/metrics"
+            api_metrics = f"{sides['on'].api_url}/metrics"
+            scraped = [worker_metrics, api_metrics] if metrics_port else []
+            yield Observed(workdir, observe, sides, scraped, children)
+        finally:
+            for child in reversed(children.values()):
+                child.stop()
+
+
+class Scraper:
+    """Reads the on side's metrics endpoints once every `interval` seconds of that side's
+    measured time, as Prometheus would: the time left to the next scrape carries over from
+    one of its rounds to the next, so the side pays for its scrapes and no other does."""
+
+    def __init__(self, urls: list[str], interval: float) -> None:
+        self.urls = urls
+        self.interval = interval
+        self.due_in = 0.0  # the first scrape as the first measured round starts
+        self.latencies: dict[str, list[float]] = {url: [] for url in urls}
+        self.sizes: dict[str, int] = {}
+        self.errors: Counter[str] = Counter()
+
+    async def _scrape(self, session: aiohttp.ClientSession, url: str) -> None:
+        began = time.perf_counter()
+        try:
+            async with session.get(url) as response:
+                body = await response.read()
+                if response.status != 200:
+                    raise UnexpectedResponse(f"GET {url} -> {response.status}")
+        except Exception as err:
+            self.errors[f"{type(err).__name__}: {err}"[:200]] += 1
+        else:
+            self.latencies[url].append(time.perf_counter() - began)
+            self.sizes[url] = len(body)
+
+    async def _loop(self, session: aiohttp.ClientSession) -> None:
+        while True:
+            began = time.monotonic()
+            try:
+                await asyncio.sleep(self.due_in)
+            finally:
+                self.due_in = max(0.0, self.due_in - (time.monotonic() - began))
+            await asyncio.gather(*(self._scrape(session, url) for url in self.urls))
+            self.due_in = self.interval
+
+    @contextlib.asynccontextmanager
+    async def running(self) -> AsyncIterator[None]:
+        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10)) as session:
+            task = asyncio.create_task(self._loop(session))
+            try:
+                yield
+            finally:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "interval_s": self.interval,
+            "errors": sum(self.errors.values()),
+            "endpoints": {
+                url: {
+                    "scrapes": len(values),
+                    "p50_ms": ms(percentile(values, 0.50)),
+                    "max_ms": ms(max(values, default=None)),
+                    "bytes": self.sizes.get(url),
+                }
+                for url, values in self.latencies.items()
+            },
+        }
+
+
+@dataclass
+class Compared:
+    """One measurement on both sides: each side's figures and its rate in each round, and
+    the spans the on side's processes ended over the measured rounds."""
+
+    sides: dict[str, Side]
+    rounds: dict[str, list[float]] = field(default_factory=lambda: {side: [] for side in SIDES})
+    spans: dict[str, Counter[str]] = field(default_factory=dict)
+    numbers: dict[str, list[int]] = field(default_factory=lambda: {side: [] for side in SIDES})
+    stale_answers: int = 0
+
+    def summary(self, every: str) -> dict[str, Any]:
+        off, on = (self.sides[side].summary() for side in SIDES)
+        cpu = {side: self.cpu_ms(side) for side in SIDES}
+        count = on["count"]
+        by_process = {process: counts.total() for process, counts in self.spans.items()}
+        by_round = [
+            shortfall_pct(off_rate, on_rate)
+            for off_rate, on_rate in zip(self.rounds["off"], self.rounds["on"], strict=True)
+        ]
+        known = [overhead for overhead in by_round if overhead is not None]
+        return {
+            **{side: {**self.sides[side].summary(), "cpu_ms": cpu[side]} for side in SIDES},
+            "rate_overhead_pct": shortfall_pct(off["per_s"], on["per_s"]),
+            "p50_increase_pct": increase_pct(off["p50_ms"], on["p50_ms"]),
+            "p99_increase_pct": increase_pct(off["p99_ms"], on["p99_ms"]),
+            "cpu_increase_pct": {
+                name: increase_pct(cpu["off"].get(name), cpu["on"].get(name))
+                for name in ("worker", "api", "server", "total")
+            },
+            "rounds_per_s": self.rounds,
+            "round_overhead_pct": by_round,
+            # A burst of other work on the machine skews a round or two: the median holds.
+            "median_round_overhead_pct": round(statistics.median(known), 1) if known else None,
+            "spans": {
+                **by_process,
+                f"per_{every}": round(sum(by_process.values()) / count, 1) if count else None,
+                "by_name": {
+                    process: {name: round(n / count, 2) for name, n in counts.most_common()}
+                    if count
+                    else {}
+                    for process, counts in self.spans.items()
+                },
+            },
+        }
+
+    def cpu_ms(self, side: str) -> dict[str, float]:
+        """CPU milliseconds per request of `side`: its worker and API, the shared server,
+        the bench, their total, and the other side's processes (idle meanwhile)."""
+        measured = self.sides[side]
+        count = len(measured.latencies)
+        if not count:
+            return {}
+        used = {name: seconds * 1000 / count for name, seconds in measured.cpu.items()}
+        own = {
+            "worker": used.pop(f"{side}_worker"),
+            "api": used.pop(f"{side}_api"),
+            "server": used.pop("server"),
+            "bench": used.pop("bench"),
+        }
+        own["total"] = sum(own.values())
+        own["other_side_idle"] = sum(used.values())
+        return {name: round(value, 2) for name, value in own.items()}
+
+
+def shortfall_pct(off: float | None, on: float | None) -> float | None:
+    """How far `on` (a rate) falls short of `off`, in per cent of `off`."""
+    if off is None or on is None or not off:
+        return None
+    return round((off - on) / off * 100, 1)
+
+
+def increase_pct(off: float | None, on: float | None) -> float | None:
+    """How far `on` (a latency, a cost) exceeds `off`, in per cent of `off`."""
+    if off is None or on is None or not off:
+        return None
+    return round((on - off) / off * 100, 1)
+
+
+async def span_counts(running: Observed) -> dict[str, Counter[str]]:
+    """Spans the on side's worker and API have ended so far, by name: each writes its
+    counts when sent SIGUSR1 (`bench.observed`)."""
+    counts = {process: Counter[str]() for process in ("worker", "api")}
+    if not running.traced:
+        return counts
+    # The last spans of a round (a workflow task's) may end just after its last answer.
+    await asyncio.sleep(1.0)
+    for process in counts:
+        path = running.sides["on"].directory / f"{process}-spans.json"
+        path.unlink(missing_ok=True)
+        running.children[f"on_{process}"].process.send_signal(signal.SIGUSR1)
+        deadline = time.monotonic() + 10
+        while not path.exists():
+            if time.monotonic() > deadline:
+                raise SystemExit(f"the on side's {process} wrote no span counts within 10 s")
+            await asyncio.sleep(0.05)
+        counts[process].update(json.loads(path.read_text())["by_name"])
+    return counts
+
+
+async def alternate_observed(
+    rounds: int, running: Observed, scraper: Scraper, compared: Compared, lanes: dict[str, Lanes]
+) -> None:
+    """`alternate`, with the on side scraped while it is measured and each round's rate."""
+    before = await span_counts(running)
+    for number in range(rounds):
+        for side in SIDES if number % 2 == 0 else SIDES[::-1]:
+            measured = compared.sides[side]
+            done, seconds = len(measured.latencies), measured.seconds
+            async with scraper.running() if side == "on" else contextlib.nullcontext():
+                await measure(measured, running, lanes[side]())
+            rate = (len(measured.latencies) - done) / (measured.seconds - seconds)
+            compared.rounds[side].append(round(rate, 1))
+    after = await span_counts(running)
+    compared.spans = {process: after[process] - before[process] for process in after}
+
+
+async def warm_up(running: Observed, compared: Compared, lanes: dict[str, Lanes]) -> None:
+    """One round of each side, not counted but for its errors."""
+    for side in SIDES:
+        warm = Side(f"{side} (warm-up)")
+        await measure(warm, running, lanes[side]())
+        compared.sides[side].errors.update(warm.errors)
+
+
+async def open_observed(
+    args: argparse.Namespace, running: Observed, https: dict[str, Http], scraper: Scraper
+) -> Compared:
+    """`POST /cases` on each side, `--concurrency` in flight."""
+    compared = Compared({side: Side(f"{side}: POST /cases") for side in SIDES})
+    indexes = iter(range(1, 10**9))
+
+    async def open_case(side: str, index: int) -> None:
+        view = expect(await https[side].post("/cases", json=case_details(index)), 201)
+        compared.numbers[side].append(view["number"])
+
+    def lanes(count: int) -> dict[str, Lanes]:
+        def make(side: str) -> Lanes:
+            def jobs() -> list[Iterator[Job]]:
+                shared = iter([partial(open_case, side, next(indexes)) for _ in range(count)])
+                return [shared] * args.concurrency
+
+            return jobs
+
+        return {side: make(side) for side in SIDES}
+
+    await warm_up(running, compared, lanes(args.concurrency * 2))
+    per_round = max(1, args.cases // args.rounds)
+    await alternate_observed(args.rounds, running, scraper, compared, lanes(per_round))
+    return compared
+
+
+async def act_observed(
+    args: argparse.Namespace,
+    running: Observed,
+    https: dict[str, Http],
+    scraper: Scraper,
+    numbers: dict[str, list[int]],
+) -> Compared:
+    """`POST /cases/{n}/notes` from `--clients` clients on each side, each on a case of its
+    own (the first cases the side opened)."""
+    compared = Compared({side: Side(f"{side}: POST notes") for side in SIDES})
+    last_seq: dict[tuple[str, int], int] = {}
+
+    async def add_note(side: str, number: int) -> None:
+        path = f"/cases/{number}/notes"
+        view = expect(await https[side].post(path, json={"note": "called back"}), 200)
+        if view["seq"] <= last_seq.get((side, number), 0):
+            compared.stale_answers += 1
+        last_seq[side, number] = view["seq"]
+
+    def lanes(count: int) -> dict[str, Lanes]:
+        def make(side: str) -> Lanes:
+            cases = numbers[side][: args.clients]
+            return lambda: [iter([partial(add_note, side, number)] * count) for number in cases]
+
+        return {side: make(side) for side in SIDES}
+
+    await warm_up(running, compared, lanes(3))
+    per_round = max(1, args.actions // args.rounds)
+    await alternate_observed(args.rounds, running, scraper, compared, lanes(per_round))
+    return compared
+
+
+def report_observed(
+    args: argparse.Namespace,
+    host: dict[str, Any],
+    opening: Compared,
+    actions: Compared,
+    scraper: Scraper,
+    rss: dict[str, float | None],
+) -> None:
+    opened, acted = opening.summary("case"), actions.summary("note")
+    scrapes = scraper.summary()
+    action_overhead = acted["rate_overhead_pct"]
+    errors = sum(
+        compared.sides[side].summary()["errors"]
+        for compared in (opening, actions)
+        for side in SIDES
+    )
+    traced = args.observe in ("both", "tracing")
+    metrics = args.observe in ("both", "metrics")
+    met = {
+        "action_rate_overhead": action_overhead is not None
+        and action_overhead < OVERHEAD_GOAL["action_rate_overhead_pct_max"],
+        # Proof that the on side ran with what it was asked to, and the off side without.
+        "tracing_as_asked": all(acted["spans"][process] for process in ("worker", "api")) == traced,
+        "scraped_as_asked": (
+            bool(scrapes["endpoints"])
+            and all(values["scrapes"] for values in scrapes["endpoints"].values())
+        )
+        == metrics,
+        "no_errors": not errors and not scrapes["errors"] and not actions.stale_answers,
+    }
+    # The API's request metrics are on in both: `api.app` always instruments its routes.
+    sides: dict[str, dict[str, Any]] = {
+        "off": {"worker_metrics": False, "tracing": False, "api_request_metrics": True},
+        "on": {
+            "worker_metrics": metrics,
+            "tracing": f"into memory (InMemorySpanExporter keeping {KEPT_SPANS}, each span "
+            "as it ends)"
+            if traced
+            else False,
+            "api_request_metrics": True,
+        },
+    }
+    if metrics:
+        sides["on"]["scraped"] = f"worker and API, every {args.scrape_interval:g} s measured"
+
+    print(
+        f"machine: {host['cpu']}, {host['cpu_count']} CPUs, {host['memory']}; "
+        f"at start {host['at_start']}, at end {host['at_end']}"
+    )
+    print(
+        f"  {host['platform']}, Python {host['python']}, SQLite {host['sqlite']}, "
+        f"temporalio {host['temporalio']}, {host['temporal_cli']}"
+    )
+    print(f"\nsides: {sides}")
+    for title, summary, every in (
+        (f"opening ({args.cases} per side, {args.concurrency} in flight)", opened, "case"),
+        (f"actions ({args.clients} clients, {args.actions} notes each per side)", acted, "note"),
+    ):
+        print(f"\n{title}, {args.rounds} rounds")
+        for side in SIDES:
+            values = summary[side]
+            print(
+                f"  {side:>3}: {values['per_s']}/s, p50 {values['p50_ms']} ms, "
+                f"p99 {values['p99_ms']} ms, {values['errors']} errors; "
+                f"by round {summary['rounds_per_s'][side]}; CPU ms each {values['cpu_ms']}"
+            )
+        print(
+            f"  on against off: rate {summary['rate_overhead_pct']} % lower (by round "
+            f"{summary['round_overhead_pct']}, median {summary['median_round_overhead_pct']}), "
+            f"p50 {summary['p50_increase_pct']} % and p99 {summary['p99_increase_pct']} % "
+            f"higher, CPU each "
+            f"{summary['cpu_increase_pct']} % more; spans per {every} "
+            f"{summary['spans'][f'per_{every}']} (worker {summary['spans']['worker']}, "
+            f"API {summary['spans']['api']} in all)"
+        )
+    print(f"\nscrapes: {scrapes}")
+    for compared in (opening, actions):
+        for side in SIDES:
+            for error, count in compared.sides[side].errors.most_common(3):
+                print(f"  {count} x {error}")
+    print(f"peak RSS MiB: {rss}")
+    print(f"goal {OVERHEAD_GOAL}: met {met}")
+    print(
+        json.dumps(
+            {
+                "machine": host,
+                "mode": "observability",
+                "params": {
+                    "observe": args.observe,
+                    "cases": args.cases,
+                    "concurrency": args.concurrency,
+                    "clients": args.clients,
+                    "actions_per_client": args.actions,
+                    "rounds": args.rounds,
+                    "scrape_interval_s": args.scrape_interval,
+                },
+                "sides": sides,
+                "open": opened,
+                "action": {**acted, "answers_without_new_state": actions.stale_answers},
+                "scrapes": scrapes,
+                "peak_rss_mib": rss,
+                "goal": OVERHEAD_GOAL,
+                "met": met,
+            }
+        )
+    )
+
+
+async def main_observed(args: argparse.Namespace) -> None:
+    host = {**machine(), "at_start": cpu_pressure()}
+    with observed_stacks(args.dynamic_config, args.keep_workdir, args.observe) as running:
+        connections = max(args.concurrency, args.clients) + 8
+        https = {
+            side: Http(
+                tierline.api_url,
+                await agent_token(tierline.api_url, tierline.directory / "var"),
+                connections,
+            )
+            for side, tierline in running.sides.items()
+        }
+        scraper = Scraper(running.scraped, args.scrape_interval)
+        try:
+            opening = await open_observed(args, running, https, scraper)
+            actions = await act_observed(args, running, https, scraper, opening.numbers)
+        finally:
+            for http in https.values():
+                await http.close()
+        rss = {name: peak_rss_mib(child.pid) for name, child in running.children.items()}
+        if args.keep_workdir:
+            print(f"logs and databases kept in {running.workdir}")
+    host["at_end"] = cpu_pressure()
+    report_observed(args, host, opening, actions, scraper, rss)
+
+
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="a short run to try the bench out")
@@ -1152,7 +1662,9 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--concurrency", type=int, default=32, help="opens in flight per side")
     parser.add_argument("--clients", type=int, default=20, help="clients acting on cases")
     parser.add_argument("--actions", type=int, help="actions per client per side (default 150)")
-    parser.add_argument("--rounds", type=int, default=4, help="rounds the sides alternate in")
+    parser.add_argument(
+        "--rounds", type=int, help="rounds the sides alternate in (default 4; 10 observability)"
+    )
     parser.add_argument("--list-rows", type=int, help="synthetic cases (default 100000)")
     parser.add_argument("--list-samples", type=int, help="requests per list query (default 200)")
     parser.add_argument(
@@ -1167,15 +1679,37 @@ def parse_args() -> argparse.Namespace:
         action="store_true",
         help="keep the logs and databases in a temporary directory for a post-mortem",
     )
+    parser.add_argument(
+        "--observability",
+        action="store_true",
+        help="opening and actions with metrics and tracing off against on, no peer",
+    )
+    parser.add_argument(
+        "--observe",
+        choices=["both", "metrics", "tracing"],
+        default="both",
+        help="what the on side turns on (observability; default both)",
+    )
+    parser.add_argument(
+        "--scrape-interval",
+        type=float,
+        default=15.0,
+        help="seconds of the on side's measured time between scrapes (observability)",
+    )
     parser.add_argument("--peer-worker", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--address", help=argparse.SUPPRESS)
     parser.add_argument("--task-queue", help=argparse.SUPPRESS)
     args = parser.parse_args()
-    defaults = (
-        {"cases": 200, "actions": 10, "list_rows": 10_000, "list_samples": 30}
-        if args.quick
-        else {"cases": 2_000, "actions": 150, "list_rows": 100_000, "list_samples": 200}
-    )
+    if args.observability:
+        defaults = {"cases": 200, "actions": 60} if args.quick else {"cases": 1_000, "actions": 150}
+        defaults["rounds"] = 4 if args.quick else 10
+    else:
+        defaults = (
+            {"cases": 200, "actions": 10, "list_rows": 10_000, "list_samples": 30}
+            if args.quick
+            else {"cases": 2_000, "actions": 150, "list_rows": 100_000, "list_samples": 200}
+        )
+        defaults["rounds"] = 4
     for name, value in defaults.items():
         if getattr(args, name) is None:
             setattr(args, name, value)
@@ -1187,5 +1721,7 @@ if __name__ == "__main__":
     if arguments.peer_worker:
         with contextlib.suppress(KeyboardInterrupt):
             asyncio.run(serve_peer_worker(arguments.address, arguments.task_queue))
+    elif arguments.observability:
+        asyncio.run(main_observed(arguments))
     else:
         asyncio.run(main(arguments))
