@@ -203,6 +203,15 @@ class Settings(BaseSettings):
         description="OTLP/HTTP endpoint (http://collector:4318) that traces are exported to "
         "(also read from OTEL_EXPORTER_OTLP_ENDPOINT); unset: no tracing",
     )
+    trace_sample_ratio: float = Field(
+        default=1.0,
+        ge=0.0,
+        le=1.0,
+        description="Share of the traces that start in Tierline which are recorded and "
+        "exported (by trace id, so all processes agree; a caller's sampled traceparent is "
+        "always followed). Tracing every request costs the API and the worker CPU on each "
+        "action: see bench/api.py --observability",
+    )
     log_format: Literal["text", "json"] = Field(
         default="text",
         description="text: readable lines; json: one JSON object a line, with the case "

@@ -37,7 +37,7 @@ def configure(settings: Settings, service: str) -> None:
     from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
     from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
-    provider = _new_provider(service)
+    provider = _new_provider(service, settings.trace_sample_ratio)
     endpoint = f"{settings.otlp_endpoint.rstrip('/')}/v1/traces"
     provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter(endpoint=endpoint)))
     # Global too, for any other instrumentation in the process; set only here, because
@@ -46,15 +46,20 @@ def configure(settings: Settings, service: str) -> None:
     _provider = provider
 
 
-def use_exporter(exporter: SpanExporter, service: str) -> TracerProvider:
-    """Trace this process into `exporter`, each span as it ends (tests, benchmarks), in
-    place of any earlier provider, until `turn_off`."""
+def use_exporter(
+    exporter: SpanExporter, service: str, sample_ratio: float = 1.0, batch: bool = False
+) -> TracerProvider:
+    """Trace this process into `exporter` (tests, benchmarks), each span as it ends, or in
+    batches from a thread as `configure` exports, in place of any earlier provider, until
+    `turn_off`."""
     global _provider
-    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export import BatchSpanProcessor, SimpleSpanProcessor
 
     turn_off()
-    provider = _new_provider(service)
-    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    provider = _new_provider(service, sample_ratio)
+    provider.add_span_processor(
+        BatchSpanProcessor(exporter) if batch else SimpleSpanProcessor(exporter)
+    )
     _provider = provider
     return provider
 
@@ -109,11 +114,21 @@ def current_trace_id() -> str | None:
     if _provider is None:
         return None
     context = trace.get_current_span().get_span_context()
-    return trace.format_trace_id(context.trace_id) if context.is_valid else None
+    # An id only for a trace that is recorded, so that it can be looked up.
+    if not (context.is_valid and context.trace_flags.sampled):
+        return None
+    return trace.format_trace_id(context.trace_id)
 
 
-def _new_provider(service: str) -> TracerProvider:
+def _new_provider(service: str, sample_ratio: float) -> TracerProvider:
+    """A provider that records the share `sample_ratio` of the traces that start here
+    (by trace id, so every process keeps or drops the same ones) and follows the caller's
+    decision for a trace that comes with one (a `traceparent`, a workflow's header)."""
     from opentelemetry.sdk.resources import SERVICE_NAME, Resource
     from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.sampling import ParentBased, TraceIdRatioBased
 
-    return TracerProvider(resource=Resource.create({SERVICE_NAME: service}))
+    return TracerProvider(
+        resource=Resource.create({SERVICE_NAME: service}),
+        sampler=ParentBased(TraceIdRatioBased(sample_ratio)),
+    )

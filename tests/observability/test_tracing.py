@@ -48,10 +48,11 @@ class Traced:
 
 
 @pytest.fixture
-def exporter() -> Iterator[InMemorySpanExporter]:
-    """Tracing on for one test, into memory; off again afterwards for every other test."""
+def exporter(request: pytest.FixtureRequest) -> Iterator[InMemorySpanExporter]:
+    """Tracing on for one test, into memory (every trace, or the share the test asks for
+    by parametrizing this fixture); off again afterwards for every other test."""
     collected = InMemorySpanExporter()
-    tracing.use_exporter(collected, "tierline-test")
+    tracing.use_exporter(collected, "tierline-test", sample_ratio=getattr(request, "param", 1.0))
     yield collected
     tracing.turn_off()
 
@@ -255,3 +256,22 @@ def test_with_an_endpoint_spans_are_exported_over_otlp_http(
     ((path, content_type, body),) = received
     assert (path, content_type) == ("/v1/traces", "application/x-protobuf")
     assert b"exported" in body and b"tierline-worker" in body
+
+
+@pytest.mark.parametrize("exporter", [0.0], indirect=True)
+async def test_an_unsampled_trace_records_nothing_but_a_sampled_caller_is_followed(
+    traced: Traced,
+) -> None:
+    """TRACE_SAMPLE_RATIO 0: a request of our own is neither recorded nor named in its
+    problem; a caller's sampled traceparent is followed, and its trace id named."""
+    unsampled = await traced.ann.get("/cases/987654")
+    assert unsampled.status_code == 404
+    assert "trace_id" not in unsampled.json()
+    caller = "4bf92f3577b34da6a3ce929d0e0e4736"
+    sampled = await traced.ann.get(
+        "/cases/987655", headers={"traceparent": f"00-{caller}-00f067aa0ba902b7-01"}
+    )
+    assert sampled.status_code == 404
+    assert sampled.json()["trace_id"] == caller
+    spans = await spans_until(traced, "GET /cases/{number}")
+    assert {trace_of(span) for span in spans} == {caller}
