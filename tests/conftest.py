@@ -43,6 +43,10 @@ pin_time_zone_data()
 # Every worker the tests start (in this process or a child) runs workflows in the SDK's
 # sandbox, so a call in workflow code that could replay differently fails a test.
 os.environ["WORKFLOW_SANDBOX"] = "true"
+# The API the tests build configures the process's logging (observability.logs): at
+# INFO, the lines of every server and worker the suite runs in this process would flood
+# the run's output between tests. A test of the log lines sets its own level.
+os.environ.setdefault("LOG_LEVEL", "WARNING")
 PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 PG_SERVER_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 

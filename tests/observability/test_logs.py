@@ -83,7 +83,7 @@ def restore_logging() -> Iterator[None]:
 def json_lines(capsys: pytest.CaptureFixture[str]) -> JsonLines:
     """Logging configured for JSON; a function that returns every line written to standard
     error so far, each parsed (a line that is not JSON fails the test)."""
-    logs.configure(Settings(log_format="json"), "worker")
+    logs.configure(Settings(log_format="json", log_level="INFO"), "worker")
     seen: list[dict[str, Any]] = []
 
     def lines() -> list[dict[str, Any]]:
@@ -114,7 +114,7 @@ def test_json_mode_writes_one_object_a_line_with_the_fields(json_lines: JsonLine
 
 
 def test_text_mode_stays_readable(capsys: pytest.CaptureFixture[str]) -> None:
-    logs.configure(Settings(log_format="text"), "api")
+    logs.configure(Settings(log_format="text", log_level="INFO"), "api")
     with logs.bind(case_number=7):
         logging.getLogger("tierline.test").warning("case 7: nothing to say")
     [line] = capsys.readouterr().err.splitlines()
@@ -124,8 +124,8 @@ def test_text_mode_stays_readable(capsys: pytest.CaptureFixture[str]) -> None:
 
 
 def test_configuring_again_replaces_the_handler(capsys: pytest.CaptureFixture[str]) -> None:
-    logs.configure(Settings(log_format="text"), "api")
-    logs.configure(Settings(log_format="json"), "api")
+    logs.configure(Settings(log_format="text", log_level="INFO"), "api")
+    logs.configure(Settings(log_format="json", log_level="INFO"), "api")
     ours = [h for h in logging.getLogger().handlers if isinstance(h, logs.StderrHandler)]
     assert len(ours) == 1
     logging.getLogger("tierline.test").warning("once")
@@ -138,7 +138,7 @@ def test_json_mode_sends_uvicorns_loggers_through_the_root(json_lines: JsonLines
 
     # What `uvicorn api.app:app` does before it imports the app: handlers of its own.
     uvicorn.Config("api.app:app").configure_logging()
-    logs.configure(Settings(log_format="json"), "api")
+    logs.configure(Settings(log_format="json", log_level="INFO"), "api")
     logging.getLogger("uvicorn.access").info(
         '%s - "%s %s HTTP/%s" %d', "127.0.0.1:5000", "GET", "/health", "1.1", 200
     )
@@ -233,7 +233,7 @@ def test_outbound_request_urls_are_not_logged(json_lines: JsonLines) -> None:
 
 
 def test_text_mode_redacts_too(capsys: pytest.CaptureFixture[str]) -> None:
-    logs.configure(Settings(log_format="text"), "api")
+    logs.configure(Settings(log_format="text", log_level="INFO"), "api")
     try:
         raise RuntimeError("password=hunter2")
     except RuntimeError:
