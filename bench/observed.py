@@ -2,10 +2,13 @@
 
 `uvicorn --factory bench.observed:traced_api` serves the API and `python -m bench.observed`
 runs the worker, each tracing into an in-memory exporter (`observability.tracing.
-use_exporter`) before the app is made or the client connects, as tracing must be. The
-exporter keeps the last spans only, so memory stays bounded however long the run, and
-counts every span by name; on SIGUSR1 it writes the counts to the file `BENCH_SPANS_FILE`
-names, so the bench can show that tracing was on and how many spans an action made.
+use_exporter`) before the app is made or the client connects, as tracing must be. As in
+production (`observability.tracing.configure`), spans go through a `BatchSpanProcessor`,
+exported from its thread, and only the share `TRACE_SAMPLE_RATIO` (the setting
+`trace_sample_ratio`) of the traces is recorded. The exporter keeps the last spans only,
+so memory stays bounded however long the run, and counts every span by name; on SIGUSR1
+it flushes the processor and writes the counts to the file `BENCH_SPANS_FILE` names, so
+the bench can show that tracing was on and how many spans an action made.
 """
 
 from __future__ import annotations
@@ -23,10 +26,11 @@ from opentelemetry.sdk.trace.export import SpanExportResult
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from observability import tracing
+from settings import get_settings
 
 if TYPE_CHECKING:
     from fastapi import FastAPI
-    from opentelemetry.sdk.trace import ReadableSpan
+    from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 
 SPANS_FILE = "BENCH_SPANS_FILE"
 KEPT_SPANS = 1_000
@@ -51,15 +55,20 @@ class CountingExporter(InMemorySpanExporter):
             return self._counts.copy()
 
 
-def write_counts_when_asked(exporter: CountingExporter, path: Path) -> None:
-    """On SIGUSR1, write the counts to `path` from a thread of their own: nothing runs
-    between requests, and the handler, which may interrupt an export holding the counts'
-    lock, only wakes the thread."""
+def write_counts_when_asked(
+    exporter: CountingExporter, provider: TracerProvider, path: Path
+) -> None:
+    """On SIGUSR1, flush the spans still queued for export and write the counts to `path`
+    from a thread of their own: nothing runs between requests, and the handler, which may
+    interrupt an export holding the counts' lock, only wakes the thread."""
     asked = threading.Event()
 
     def write() -> None:
         while asked.wait():
             asked.clear()
+            # The batch processor exports every few seconds: counts without the spans
+            # still queued would fall short of what the round made.
+            provider.force_flush()
             counts = exporter.counts()
             temporary = path.with_suffix(".tmp")
             by_name = dict(counts.most_common())
@@ -71,12 +80,14 @@ def write_counts_when_asked(exporter: CountingExporter, path: Path) -> None:
 
 
 def trace_into_memory(service: str) -> CountingExporter:
-    """Trace this process into a `CountingExporter`; its counts written to the file that
-    `BENCH_SPANS_FILE` names on SIGUSR1. Call from the main thread."""
+    """Trace this process into a `CountingExporter` in batches, sampling as the settings
+    say; its counts written to the file that `BENCH_SPANS_FILE` names on SIGUSR1. Call
+    from the main thread."""
     exporter = CountingExporter()
-    tracing.use_exporter(exporter, service)
+    ratio = get_settings().trace_sample_ratio
+    provider = tracing.use_exporter(exporter, service, sample_ratio=ratio, batch=True)
     if target := os.environ.get(SPANS_FILE):
-        write_counts_when_asked(exporter, Path(target))
+        write_counts_when_asked(exporter, provider, Path(target))
     return exporter
 
 
