@@ -153,6 +153,22 @@ async def test_one_trace_follows_a_case_from_the_api_into_workflow_and_activity(
     assert server.resource.attributes["service.name"] == "tierline-test"
 
 
+async def test_an_actions_workflow_spans_link_to_the_actions_trace(traced: Traced) -> None:
+    """The SDK keeps a workflow's spans in the trace that started it: the handling of a
+    later action sits there, linked to the action's own trace (README, Traces)."""
+    opened = await traced.ann.post("/cases", json=case_body())
+    number = opened.json()["number"]
+    replied = await traced.ann.post(f"/cases/{number}/reply", json={"message": "Any news?"})
+    assert replied.status_code == 200, replied.text
+    route = "POST /cases/{number}/reply"
+    spans = await spans_until(traced, "POST /cases", route, "HandleUpdate:customer_reply")
+    (opening,) = [s for s in spans if s.name == "POST /cases" and s.kind == SpanKind.SERVER]
+    (action,) = [s for s in spans if s.name == route and s.kind == SpanKind.SERVER]
+    (handled,) = [s for s in spans if s.name == "HandleUpdate:customer_reply"]
+    assert trace_of(handled) == trace_of(opening) != trace_of(action)
+    assert [format_trace_id(link.context.trace_id) for link in handled.links] == [trace_of(action)]
+
+
 async def test_a_traced_problem_names_its_trace(traced: Traced) -> None:
     for method, path, body, status, span_name in (
         ("GET", "/cases/987654", None, 404, "GET /cases/{number}"),
