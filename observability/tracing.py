@@ -9,7 +9,9 @@ OpenTelemetry lets a process set its global provider only once.
 
 from __future__ import annotations
 
+import random
 import weakref
+from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any
 
 from opentelemetry import trace
@@ -17,27 +19,38 @@ from opentelemetry import trace
 from settings import Settings
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from fastapi import FastAPI
+    from opentelemetry.context import Context
     from opentelemetry.sdk.trace import TracerProvider
     from opentelemetry.sdk.trace.export import SpanExporter
+    from opentelemetry.sdk.trace.sampling import SamplingResult
+    from opentelemetry.trace import Link, SpanKind
+    from opentelemetry.util.types import Attributes
+    from starlette.types import ASGIApp, Receive, Scope, Send
 
 # Probes and scrapes, matched against the request's URL (scheme://host/path, no query).
 EXCLUDED_URLS = "/metrics$,/health$,/ready$"
 
 _provider: TracerProvider | None = None
+_sample_ratio = 1.0
 _instrumented: weakref.WeakSet[FastAPI] = weakref.WeakSet()
+# Set while a request the API chose to trace runs: its root span is then recorded.
+_chosen: ContextVar[bool] = ContextVar("tierline_trace_chosen", default=False)
 
 
 def configure(settings: Settings, service: str) -> None:
     """Export this process's spans over OTLP/HTTP when `settings.otlp_endpoint` is set;
     `service` names the process. Later calls change nothing."""
-    global _provider
+    global _provider, _sample_ratio
     if settings.otlp_endpoint is None or _provider is not None:
         return
     from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
     from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
     provider = _new_provider(service, settings.trace_sample_ratio)
+    _sample_ratio = settings.trace_sample_ratio
     endpoint = f"{settings.otlp_endpoint.rstrip('/')}/v1/traces"
     provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter(endpoint=endpoint)))
     # Global too, for any other instrumentation in the process; set only here, because
@@ -52,11 +65,12 @@ def use_exporter(
     """Trace this process into `exporter` (tests, benchmarks), each span as it ends, or in
     batches from a thread as `configure` exports, in place of any earlier provider, until
     `turn_off`."""
-    global _provider
+    global _provider, _sample_ratio
     from opentelemetry.sdk.trace.export import BatchSpanProcessor, SimpleSpanProcessor
 
     turn_off()
     provider = _new_provider(service, sample_ratio)
+    _sample_ratio = sample_ratio
     provider.add_span_processor(
         BatchSpanProcessor(exporter) if batch else SimpleSpanProcessor(exporter)
     )
@@ -97,6 +111,63 @@ def instrument_app(app: FastAPI, settings: Settings) -> None:
         exclude_spans=["receive", "send"],
     )
     _instrumented.add(app)
+    if _sample_ratio < 1.0:
+        _sample_before_instrumenting(app, _sample_ratio)
+
+
+def _sample_before_instrumenting(app: FastAPI, ratio: float) -> None:
+    """Decide a request's sample before the instrumentation sees it: the instrumentation's
+    middleware does most of its work (attributes, the span's life) for a request that is
+    not recorded too, so one left out skips it, under an unsampled context that its
+    Temporal calls (and through their headers, the workflow) follow."""
+    from opentelemetry.instrumentation.asgi import OpenTelemetryMiddleware
+
+    traced_build = app.build_middleware_stack
+
+    def build() -> ASGIApp:
+        stack = traced_build()
+        # ServerErrorMiddleware(OpenTelemetryMiddleware(the app's own stack)), as the
+        # instrumentation builds it; any other shape is traced whole.
+        otel = getattr(stack, "app", None)
+        if not isinstance(otel, OpenTelemetryMiddleware):
+            return stack
+        return HeadSampled(stack, otel.app, ratio)
+
+    app.build_middleware_stack = build  # type: ignore[method-assign]
+
+
+class HeadSampled:
+    """ASGI: a request that brings no `traceparent` goes through the traced stack with the
+    probability `ratio` (and is then recorded), else through the same stack without the
+    instrumentation; one that brings a `traceparent` is traced as its caller decided."""
+
+    def __init__(self, traced: ASGIApp, plain: ASGIApp, ratio: float) -> None:
+        self._traced, self._plain, self._ratio = traced, plain, ratio
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or any(k == b"traceparent" for k, _ in scope["headers"]):
+            await self._traced(scope, receive, send)
+        elif random.random() < self._ratio:
+            chosen = _chosen.set(True)
+            try:
+                await self._traced(scope, receive, send)
+            finally:
+                _chosen.reset(chosen)
+        else:
+            from opentelemetry import context
+            from opentelemetry.trace import NonRecordingSpan, SpanContext, TraceFlags
+
+            unsampled = SpanContext(
+                trace_id=random.getrandbits(128) or 1,
+                span_id=random.getrandbits(64) or 1,
+                is_remote=False,
+                trace_flags=TraceFlags(TraceFlags.DEFAULT),
+            )
+            token = context.attach(trace.set_span_in_context(NonRecordingSpan(unsampled)))
+            try:
+                await self._plain(scope, receive, send)
+            finally:
+                context.detach(token)
 
 
 def client_interceptors(settings: Settings) -> list[Any]:
@@ -126,9 +197,41 @@ def _new_provider(service: str, sample_ratio: float) -> TracerProvider:
     decision for a trace that comes with one (a `traceparent`, a workflow's header)."""
     from opentelemetry.sdk.resources import SERVICE_NAME, Resource
     from opentelemetry.sdk.trace import TracerProvider
-    from opentelemetry.sdk.trace.sampling import ParentBased, TraceIdRatioBased
+    from opentelemetry.sdk.trace.sampling import (
+        Decision,
+        ParentBased,
+        Sampler,
+        SamplingResult,
+        TraceIdRatioBased,
+    )
+
+    class ChosenOrRatio(Sampler):
+        """A root span is recorded when the API chose its request (`HeadSampled`), else
+        by its trace id."""
+
+        def __init__(self) -> None:
+            self._ratio = TraceIdRatioBased(sample_ratio)
+
+        def should_sample(
+            self,
+            parent_context: Context | None,
+            trace_id: int,
+            name: str,
+            kind: SpanKind | None = None,
+            attributes: Attributes = None,
+            links: Sequence[Link] | None = None,
+            trace_state: Any = None,
+        ) -> SamplingResult:
+            if _chosen.get():
+                return SamplingResult(Decision.RECORD_AND_SAMPLE, attributes)
+            return self._ratio.should_sample(
+                parent_context, trace_id, name, kind, attributes, links, trace_state
+            )
+
+        def get_description(self) -> str:
+            return f"ChosenOrRatio{{{sample_ratio}}}"
 
     return TracerProvider(
         resource=Resource.create({SERVICE_NAME: service}),
-        sampler=ParentBased(TraceIdRatioBased(sample_ratio)),
+        sampler=ParentBased(ChosenOrRatio()),
     )

@@ -291,3 +291,26 @@ async def test_an_unsampled_trace_records_nothing_but_a_sampled_caller_is_follow
     assert sampled.json()["trace_id"] == caller
     spans = await spans_until(traced, "GET /cases/{number}")
     assert {trace_of(span) for span in spans} == {caller}
+
+
+@pytest.mark.parametrize("exporter", [0.5], indirect=True)
+async def test_the_api_decides_a_requests_sample_before_the_instrumentation(
+    traced: Traced, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """TRACE_SAMPLE_RATIO 0.5: a request drawn in is recorded whole (its trace id aside);
+    one drawn out never enters the instrumentation, records nothing below, names no trace."""
+    traced.exporter.clear()  # the fixture's own requests, drawn by chance
+    monkeypatch.setattr(tracing.random, "random", lambda: 0.51)
+    left_out = await traced.ann.post("/cases", json={"title": ""})
+    assert left_out.status_code == 422 and "trace_id" not in left_out.json()
+    opened_out = await traced.ann.post("/cases", json=case_body())
+    assert opened_out.status_code == 201, opened_out.text
+    assert traced.spans() == []
+
+    monkeypatch.setattr(tracing.random, "random", lambda: 0.49)
+    drawn_in = await traced.ann.post("/cases", json={"title": ""})
+    assert drawn_in.status_code == 422
+    (server,) = [s for s in await spans_until(traced, "POST /cases") if s.name == "POST /cases"]
+    assert drawn_in.json()["trace_id"] == trace_of(server)
+    # Nothing of the case opened unsampled was recorded meanwhile, in the worker either.
+    assert {trace_of(span) for span in traced.spans()} == {trace_of(server)}
