@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import logging
 import os
 import socket
 import sys
@@ -48,6 +49,27 @@ os.environ["WORKFLOW_SANDBOX"] = "true"
 # the run's output between tests. A test of the log lines sets its own level.
 os.environ.setdefault("LOG_LEVEL", "WARNING")
 PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+
+
+@contextlib.contextmanager
+def process_log_handler_aside() -> Iterator[None]:
+    """Set the process's log handler (observability.logs) aside while a CLI command runs
+    in this process: typer's CliRunner swaps sys.stderr for the whole process, so a worker
+    or server thread of the test logging meanwhile would land in the command's output.
+    Their records still reach pytest's own capture."""
+    from observability.logs import StderrHandler
+
+    root = logging.getLogger()
+    aside = [handler for handler in root.handlers if isinstance(handler, StderrHandler)]
+    for handler in aside:
+        root.removeHandler(handler)
+    try:
+        yield
+    finally:
+        for handler in aside:
+            root.addHandler(handler)
+
+
 PG_SERVER_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 
 

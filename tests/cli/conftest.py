@@ -11,6 +11,7 @@ from typer.testing import CliRunner, Result
 
 from cli.main import app
 from tests.api.conftest import Api, api, catalog_dir, worker_settings  # noqa: F401
+from tests.conftest import process_log_handler_aside
 
 runner = CliRunner()
 
@@ -30,7 +31,8 @@ class Cli:
         }
 
         def invoke() -> Result:
-            return runner.invoke(app, list(args), env=env)
+            with process_log_handler_aside():
+                return runner.invoke(app, list(args), env=env)
 
         # The API serves on this thread's event loop; the CLI blocks, so it runs beside it.
         return await asyncio.to_thread(invoke)

@@ -25,7 +25,7 @@ from cli.main import app as tierline_cli
 from db.invitations import PasswordLink
 from db.read_model import User, utcnow
 from settings import Settings
-from tests.conftest import Inbox
+from tests.conftest import Inbox, process_log_handler_aside
 from tests.web.conftest import PASSWORD, Console, form_token, shot
 from web import links, passwords, sessions
 
@@ -360,7 +360,12 @@ async def tierline(console: Console, user: str, *args: str) -> Result:
         "TIERLINE_TOKEN": client.headers["Authorization"].removeprefix("Bearer "),
         "COLUMNS": "200",
     }
-    return await asyncio.to_thread(CliRunner().invoke, tierline_cli, list(args), env=env)
+
+    def invoke() -> Result:
+        with process_log_handler_aside():
+            return CliRunner().invoke(tierline_cli, list(args), env=env)
+
+    return await asyncio.to_thread(invoke)
 
 
 async def test_the_cli_invites(console: Console, inbox: Inbox) -> None:
