@@ -10,6 +10,7 @@ OpenTelemetry lets a process set its global provider only once.
 from __future__ import annotations
 
 import random
+import re
 import weakref
 from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any
@@ -109,10 +110,29 @@ def instrument_app(app: FastAPI, settings: Settings) -> None:
         excluded_urls=EXCLUDED_URLS,
         # A span per ASGI message of every request body and response says nothing more.
         exclude_spans=["receive", "send"],
+        server_request_hook=_redact_link_tokens,
     )
     _instrumented.add(app)
     if _sample_ratio < 1.0:
         _sample_before_instrumenting(app, _sample_ratio)
+
+
+# A one-time link's token in a query (/console/welcome?token=...): whoever reads the
+# traces could otherwise use an unused link, as with the access log (web.links).
+_TOKEN_IN_QUERY = re.compile(r"((?:^|[?&])token=)[^&#\s]+")
+_URL_ATTRIBUTES = ("http.url", "http.target", "url.full", "url.query")
+
+
+def _redact_link_tokens(span: Any, scope: dict[str, Any]) -> None:
+    """The instrumentation's hook at a request's span start: every attribute it set from
+    the query keeps the link's token out."""
+    if b"token=" not in scope.get("query_string", b"") or not span.is_recording():
+        return
+    attributes = getattr(span, "attributes", None) or {}
+    for name in _URL_ATTRIBUTES:
+        value = attributes.get(name)
+        if isinstance(value, str):
+            span.set_attribute(name, _TOKEN_IN_QUERY.sub(r"\1[redacted]", value))
 
 
 def _sample_before_instrumenting(app: FastAPI, ratio: float) -> None:

@@ -9,7 +9,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.responses import RedirectResponse, Response
+from starlette.responses import PlainTextResponse, RedirectResponse, Response
 
 from api.errors import DOMAIN_PROBLEMS, TierlineError
 from web import security
@@ -82,6 +82,28 @@ def _html_errors(app: FastAPI) -> None:
 
     for kind in (TierlineError, StarletteHTTPException, RequestValidationError, *DOMAIN_PROBLEMS):
         wrap(kind)
+
+    api_unexpected = api_handlers[Exception]
+
+    async def unexpected(request: Request, exc: Exception) -> Response:
+        """A page's unexpected error: the API's handler logs it with a correlation id, and
+        the page quotes it. Starlette answers this outside every middleware, so the page
+        carries the security headers itself."""
+        problem: Response = await api_unexpected(request, exc)
+        if not request.url.path.startswith(security.WEB_PREFIXES):
+            return problem
+        correlation_id = problem.headers.get("X-Correlation-Id", "")
+        detail = f"Something went wrong on our side; quote correlation id {correlation_id}."
+        try:
+            response = _error_page(request, 500, detail)
+        except Exception:  # the page itself failed: its words alone
+            response = PlainTextResponse(detail, status_code=500)
+        response.headers["X-Correlation-Id"] = correlation_id
+        for name, value in (*security.HEADERS, (b"cache-control", b"no-store")):
+            response.headers[name.decode()] = value.decode()
+        return response
+
+    app.add_exception_handler(Exception, unexpected)
 
     @app.exception_handler(base.SignInNeeded)
     async def _sign_in(request: Request, exc: base.SignInNeeded) -> Response:

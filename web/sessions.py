@@ -13,7 +13,7 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import Engine, delete, func
+from sqlalchemy import Engine, delete, func, or_
 from sqlmodel import Session, col, select
 
 from api.auth import Principal
@@ -53,15 +53,16 @@ class TooManyAttempts(Exception):
 
 
 def _retry_after(session: Session, column: object, value: str, limit: int) -> int | None:
+    """Seconds to wait when the attempts in the window, this one's own row among them,
+    are more than `limit`; None when it may go on."""
     since = utcnow() - FAILURE_WINDOW
-    row = session.exec(
+    count, oldest = session.exec(
         select(func.count(), func.min(SignInFailure.at)).where(
             column == value,
             col(SignInFailure.at) > since,
         )
     ).one()
-    count, oldest = row
-    if count < limit or oldest is None:
+    if count <= limit or oldest is None:
         return None
     if oldest.tzinfo is None:  # SQLite hands back naive UTC
         oldest = oldest.replace(tzinfo=utcnow().tzinfo)
@@ -71,32 +72,55 @@ def _retry_after(session: Session, column: object, value: str, limit: int) -> in
 def sign_in(
     engine: Engine, settings: Settings, user_id: str, password: str, address: str
 ) -> tuple[str, WebPrincipal]:
-    """Check the password and open a session: the cookie (shown once) and who it is."""
+    """Check the password and open a session: the cookie (shown once) and who it is.
+
+    Every attempt is written as a failure before its password is checked, and the limits
+    count it with all the others: of guesses sent at once, the later to count sees the
+    earlier, so no more than the limit get through by racing. An attempt turned away
+    unchecked takes its row back (it was no failure), and so does a right password."""
+    name, where = user_id[:200], address[:64]
     with Session(engine) as session:
+        with write_lock(engine):
+            # Rows past the window count for nothing: they go as new ones come.
+            session.exec(
+                delete(SignInFailure).where(col(SignInFailure.at) <= utcnow() - FAILURE_WINDOW)
+            )
+            attempt = SignInFailure(user_id=name, address=where)
+            session.add(attempt)
+            session.commit()
+            session.refresh(attempt)
         for column, value, limit in (
-            (SignInFailure.user_id, user_id, settings.sign_in_limit),
-            (SignInFailure.address, address, settings.sign_in_address_limit),
+            (SignInFailure.user_id, name, settings.sign_in_limit),
+            (SignInFailure.address, where, settings.sign_in_address_limit),
         ):
             wait = _retry_after(session, column, value, limit)
             if wait is not None:
+                with write_lock(engine):
+                    session.delete(attempt)
+                    session.commit()
                 raise TooManyAttempts(wait)
         user = session.get(User, user_id)
         ok, rehashed = passwords.verify(password, user.password_hash if user else None)
+        if not ok or user is None:
+            raise SignInRefused("wrong user name or password")
         with write_lock(engine):
-            if not ok or user is None:
-                session.add(SignInFailure(user_id=user_id[:200], address=address[:64]))
-                session.commit()
-                raise SignInRefused("wrong user name or password")
             if rehashed is not None:
                 user.password_hash = rehashed
                 session.add(user)
-            session.exec(delete(SignInFailure).where(col(SignInFailure.user_id) == user_id))
+            session.exec(
+                delete(SignInFailure).where(
+                    or_(
+                        col(SignInFailure.user_id) == user_id,
+                        col(SignInFailure.id) == attempt.id,
+                    )
+                )
+            )
             cookie = secrets.token_urlsafe(32)
             row = WebSession(
                 digest=digest(cookie),
                 user_id=user.id,
                 csrf_token=secrets.token_urlsafe(32),
-                address=address[:64],
+                address=where,
             )
             session.add(row)
             session.commit()

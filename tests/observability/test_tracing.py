@@ -314,3 +314,27 @@ async def test_the_api_decides_a_requests_sample_before_the_instrumentation(
     assert drawn_in.json()["trace_id"] == trace_of(server)
     # Nothing of the case opened unsampled was recorded meanwhile, in the worker either.
     assert {trace_of(span) for span in traced.spans()} == {trace_of(server)}
+
+
+async def test_a_links_token_stays_out_of_its_requests_span(
+    exporter: InMemorySpanExporter,
+) -> None:
+    """An invitation's or reset's one-time token rides in the page's query: the span keeps
+    the page and the other parameters, never the token (README, The console)."""
+    app = FastAPI()
+    errors.install(app)
+    tracing.instrument_app(app, Settings())
+
+    @app.get("/console/welcome")
+    async def welcome() -> dict[str, str]:
+        return {}
+
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://api") as http:
+        secret = "k3ep-th1s-0ut-of-traces"
+        response = await http.get(f"/console/welcome?lang=en&token={secret}&x=1")
+    assert response.status_code == 200
+    (server,) = exporter.get_finished_spans()
+    values = [str(value) for value in (server.attributes or {}).values()]
+    assert not [value for value in values if secret in value]
+    assert [value for value in values if "token=[redacted]" in value and "x=1" in value]

@@ -7,12 +7,14 @@ import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import timedelta
+from pathlib import Path
 
 import httpx
 from sqlalchemy import update
 from sqlmodel import Session, col, func, select
 
-from db.read_model import WebSession, utcnow
+from api.app import create_app
+from db.read_model import SignInFailure, WebSession, utcnow
 from settings import Settings
 from tests.web.conftest import PASSWORD, Console, form_token
 from web import security, sessions
@@ -142,6 +144,84 @@ async def test_after_the_limit_even_the_right_password_waits(console: Console) -
         assert (await sign_in(client, "ann")).status_code == 303
 
 
+async def test_guesses_sent_at_once_get_no_more_than_the_limit(console: Console) -> None:
+    """Fifteen wrong passwords for one user at the same moment: the limit still holds
+    (each attempt is counted before its password is checked)."""
+    limit = Settings().sign_in_limit
+    async with browser(console) as client:
+        form = await client.get(SIGN_IN)
+        token = form_token(form.text)
+        answers = await asyncio.gather(
+            *(
+                client.post(
+                    SIGN_IN, data={"csrf_token": token, "user": "rex", "password": f"guess {n}"}
+                )
+                for n in range(15)
+            )
+        )
+    statuses = sorted(answer.status_code for answer in answers)
+    assert set(statuses) <= {401, 429}, statuses
+    assert 1 <= statuses.count(401) <= limit, statuses
+    # Only the checked attempts stay counted: the ones turned away took their rows back.
+    with Session(console.api.engine) as session:
+        counted = session.exec(
+            select(func.count()).select_from(SignInFailure).where(SignInFailure.user_id == "rex")
+        ).one()
+    assert counted == statuses.count(401)
+
+
+async def test_an_address_with_too_many_failures_waits_whoever_it_names(
+    console: Console,
+) -> None:
+    """Guessing across many user names from one address: past the address's limit even a
+    right password for a user without failures waits; old failures are dropped."""
+    limit = Settings().sign_in_address_limit
+    assert limit == 20
+
+    def failure_long_ago() -> None:
+        with Session(console.api.engine) as session:
+            session.add(
+                SignInFailure(user_id="old", address="10.9.9.9", at=utcnow() - timedelta(hours=1))
+            )
+            session.commit()
+
+    await asyncio.to_thread(failure_long_ago)
+    async with browser(console) as client:
+        for n in range(limit):
+            assert (await sign_in(client, f"nobody-{n}", "a guess")).status_code == 401
+        response = await sign_in(client, "bob")
+        assert response.status_code == 429
+        assert 0 < int(response.headers["retry-after"]) <= 15 * 60
+        assert sessions.COOKIE not in client.cookies
+    with Session(console.api.engine) as session:
+        left = session.exec(select(SignInFailure.user_id).where(SignInFailure.user_id == "old"))
+        assert left.all() == []
+
+
+async def test_behind_a_tls_proxy_the_session_cookie_is_secure(console: Console) -> None:
+    """A proxy on the host that ends TLS says so in X-Forwarded-Proto (uvicorn trusts it
+    from FORWARDED_ALLOW_IPS, 127.0.0.1 by default): the cookie is then `Secure`; over
+    plain http it cannot be (the browser would not send it back)."""
+    async with browser(console) as client:
+        plain = await sign_in(client, "bob")
+        assert plain.status_code == 303
+        assert "secure" not in plain.headers["set-cookie"].lower()
+    async with httpx.AsyncClient(
+        base_url=console.base_url, headers={"X-Forwarded-Proto": "https"}
+    ) as client:
+        form = await client.get(SIGN_IN)
+        # Secure, so httpx keeps it from plain http; a browser on https would send it.
+        client.cookies.set(security.PRE_SESSION_COOKIE, form.cookies[security.PRE_SESSION_COOKIE])
+        answer = await client.post(
+            SIGN_IN,
+            data={"csrf_token": form_token(form.text), "user": "bob", "password": PASSWORD},
+        )
+    assert answer.status_code == 303, answer.text
+    (cookie,) = [c for c in answer.headers.get_list("set-cookie") if sessions.COOKIE in c]
+    attributes = [part.strip().lower() for part in cookie.split(";")]
+    assert {"secure", "httponly", "samesite=lax"} <= set(attributes), cookie
+
+
 async def test_a_session_ends_at_sign_out(console: Console) -> None:
     async with browser(console) as client:
         assert (await sign_in(client, "bob")).status_code == 303
@@ -191,6 +271,40 @@ async def test_an_idle_session_ends(console: Console) -> None:
     await asyncio.to_thread(last_seen, 31)
     # ... past them it is gone.
     assert not await opens_the_queue(console, cookie)
+    assert sessions_of(console, "bob") == 0
+
+
+async def test_a_screen_updating_itself_does_not_keep_an_idle_session_alive(
+    console: Console,
+) -> None:
+    """The parts a live screen fetches when a change is pushed are not the user at work:
+    an unattended queue signs out after the idle time however busy the cases are."""
+    cookie = await signed_in(console, "bob")
+
+    def seen_minutes_ago(minutes: int | None = None) -> float:
+        with console.api.engine.begin() as connection:
+            if minutes is not None:
+                connection.execute(
+                    update(WebSession)
+                    .where(col(WebSession.user_id) == "bob")
+                    .values(seen_at=utcnow() - timedelta(minutes=minutes))
+                )
+            (seen,) = connection.execute(
+                select(WebSession.seen_at).where(col(WebSession.user_id) == "bob")
+            ).one()
+        seen = seen if seen.tzinfo else seen.replace(tzinfo=utcnow().tzinfo)
+        return (utcnow() - seen).total_seconds() / 60
+
+    number = await console.open_case()
+    await asyncio.to_thread(seen_minutes_ago, 29)
+    async with httpx.AsyncClient(
+        base_url=console.base_url, cookies={sessions.COOKIE: cookie}
+    ) as client:
+        for part in (f"{QUEUE}?part=rows", f"/console/cases/{number}?part=live"):
+            assert (await client.get(part)).status_code == 200, part
+        assert await asyncio.to_thread(seen_minutes_ago) > 28.9
+        await asyncio.to_thread(seen_minutes_ago, 31)
+        assert (await client.get(f"{QUEUE}?part=rows")).status_code == 303
     assert sessions_of(console, "bob") == 0
 
 
@@ -268,6 +382,28 @@ async def test_every_console_response_carries_the_security_headers(console: Cons
     policy = security.CONTENT_SECURITY_POLICY
     assert "script-src 'self'" in policy and "style-src 'self'" in policy
     assert "unsafe-inline" not in policy and "frame-ancestors 'none'" in policy
+
+
+async def test_an_unexpected_error_on_a_page_is_a_page_with_the_headers(tmp_path: Path) -> None:
+    """Starlette answers an unexpected error outside every middleware: the page still
+    carries the security headers, and quotes the correlation id the log line has."""
+    app = create_app(Settings(var_dir=tmp_path / "var"))
+
+    @app.get("/console/fails-on-purpose")
+    async def fails() -> None:
+        raise ZeroDivisionError("division by zero")
+
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url="http://console") as client:
+        response = await client.get("/console/fails-on-purpose")
+    assert response.status_code == 500
+    assert response.headers["content-type"].startswith("text/html")
+    assert response.headers["content-security-policy"] == security.CONTENT_SECURITY_POLICY
+    assert response.headers["x-frame-options"] == "DENY"
+    assert response.headers["cache-control"] == "no-store"
+    correlation_id = response.headers["x-correlation-id"]
+    assert len(correlation_id) == 32 and correlation_id in response.text
+    assert "ZeroDivisionError" not in response.text
 
 
 async def test_behind_a_tls_proxy_the_browsers_https_origin_is_this_site(console: Console) -> None:

@@ -60,12 +60,20 @@ def sign_in_url(next_path: str) -> str:
     return f"{PREFIX}/sign-in?next={quote(next_path, safe='/')}"
 
 
+# The parts a page's script fetches when the server pushes a change (`?part=`): the
+# screen keeping itself current, not the user at work, so they leave the idle time running.
+LIVE_PARTS = frozenset({"rows", "live", "actions"})
+
+
 async def web_user(request: Request) -> sessions.WebPrincipal:
     import asyncio
 
     settings: Settings = request.app.state.settings
     cookie = request.cookies.get(sessions.COOKIE)
-    found = await asyncio.to_thread(sessions.lookup, request.app.state.engine, settings, cookie)
+    touch = request.query_params.get("part") not in LIVE_PARTS
+    found = await asyncio.to_thread(
+        sessions.lookup, request.app.state.engine, settings, cookie, touch
+    )
     if found is None:
         target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
         raise SignInNeeded(target if request.method == "GET" else PREFIX)
