@@ -181,9 +181,14 @@ async def act(
 
 
 def list_releases(
-    engine: Engine, statuses: list[ReleaseStatus] | None, limit: int, offset: int
+    engine: Engine,
+    statuses: list[ReleaseStatus] | None,
+    limit: int,
+    offset: int,
+    newest_shipped_first: bool = False,
 ) -> ReleasePage:
-    """A page of releases from the read model, most recently planned first."""
+    """A page of releases from the read model, most recently planned first (or most
+    recently shipped first, the unshipped after)."""
     conditions: list[Any] = []
     if statuses:
         conditions.append(col(ReleaseRecord.status).in_([s.value for s in statuses]))
@@ -194,7 +199,15 @@ def list_releases(
         rows = session.exec(
             select(ReleaseRecord)
             .where(*conditions)
-            .order_by(col(ReleaseRecord.planned_at).desc(), col(ReleaseRecord.version))
+            .order_by(
+                *(
+                    (col(ReleaseRecord.shipped_at).is_(None), col(ReleaseRecord.shipped_at).desc())
+                    if newest_shipped_first
+                    else ()
+                ),
+                col(ReleaseRecord.planned_at).desc(),
+                col(ReleaseRecord.version),
+            )
             .limit(limit)
             .offset(offset)
         ).all()

@@ -364,6 +364,11 @@ async def test_releases_show_the_fixes_of_the_organisations_own_cases(console: C
         )
         assert escalated.status_code == 200, escalated.text
     rex = console.api.rex
+    # Planned before the patch, shipped after it: the newest release is the one shipped last.
+    other = await rex.post(
+        "/releases", json={"version": "5.1.0", "kind": "major", "notes": "Exports in pages."}
+    )
+    assert other.status_code == 201
     planned = await rex.post(
         "/releases", json={"version": "5.0.1", "kind": "patch", "notes": "Totals <b>fixed</b>."}
     )
@@ -372,8 +377,6 @@ async def test_releases_show_the_fixes_of_the_organisations_own_cases(console: C
         assert (await rex.put(f"/releases/5.0.1/cases/{number}")).status_code == 200
     for step in ("start", "ship"):
         assert (await rex.post(f"/releases/5.0.1/{step}")).status_code == 200
-    other = await rex.post("/releases", json={"version": "5.1.0", "kind": "major"})
-    assert other.status_code == 201
     for step in ("start", "ship"):
         assert (await rex.post(f"/releases/5.1.0/{step}")).status_code == 200
 
@@ -385,8 +388,14 @@ async def test_releases_show_the_fixes_of_the_organisations_own_cases(console: C
     await expect(fix.locator(".notes")).to_have_text("Totals <b>fixed</b>.")
     await expect(fix).not_to_contain_text(f"#{theirs}")
     await expect(ann.locator("#fixes")).not_to_contain_text("5.1.0")
-    await expect(ann.locator("#newest tr[data-version]")).to_have_count(2)
-    await expect(ann.locator("#newest tr[data-version='5.1.0']")).to_contain_text("major")
+    newest = ann.locator("#newest .release")
+    await expect(newest).to_have_count(2)
+    assert [await r.get_attribute("data-version") for r in await newest.all()] == [
+        "5.1.0",
+        "5.0.1",
+    ]
+    await expect(newest.nth(0)).to_contain_text("Major 5.1.0")
+    await expect(newest.nth(0).locator(".notes")).to_have_text("Exports in pages.")
     await shot(ann, "portal-releases")
 
 

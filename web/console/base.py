@@ -23,6 +23,9 @@ from web.render import render
 
 PREFIX = "/console"
 STAFF = (Role.agent, Role.release_manager, Role.auditor, Role.admin)
+# Who logs a call or chat as a new case from the console (customers open theirs on the
+# portal); admins may too.
+CASE_OPENERS = (Role.agent,)
 
 
 @dataclass(frozen=True)
@@ -118,6 +121,11 @@ def page(
         {
             "me": user,
             "sections": sections,
+            # Whether the user's role may use what these roles may (buttons and links
+            # follow the same role sets as the routes behind them).
+            "may": lambda roles: user is not None and may_open(user.user.role, roles),
+            "case_openers": CASE_OPENERS,
+            "audit_roles": AUDIT_ROLES,
             "csrf_token": user.csrf_token if user is not None else "",
             "path": request.url.path,
             **context,

@@ -15,16 +15,15 @@ from api import cases
 from api.errors import TierlineError
 from api.text import SINGLE_LINE, bad_character
 from db.read_model import Organisation
-from models.case import CaseDetails, Channel, Role
+from models.case import CaseDetails, Channel
 from policies.format import Catalog
 from web import render, security
-from web.console.base import PREFIX, WebUser, allow, page
+from web.console.base import CASE_OPENERS, PREFIX, WebUser, allow, page
 from web.sessions import WebPrincipal
 
 router = APIRouter(prefix=PREFIX, include_in_schema=False)
 # The roles that may open cases for any organisation: the API's `POST /cases` less the
 # customer, who opens cases through the portal.
-OPEN_ROLES = (Role.agent,)
 FIELDS = (
     "organisation",
     "company_name",
@@ -78,13 +77,13 @@ async def new_case(
 ) -> Response:
     """Step 1 picks the organisation; step 2 shows its plan's severities with their
     definitions beside the rest of the form."""
-    allow(me, OPEN_ROLES)
+    allow(me, CASE_OPENERS)
     return await asyncio.to_thread(_form, request, me, organisation, {})
 
 
 @router.post("/cases/new", response_class=HTMLResponse)
 async def open_case(request: Request, me: WebUser) -> Response:
-    allow(me, OPEN_ROLES)
+    allow(me, CASE_OPENERS)
     form = await request.form()
     security.check_form(request, form, me.csrf_token)
     sent = {name: str(form.get(name) or "") for name in FIELDS}

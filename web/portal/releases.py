@@ -44,6 +44,14 @@ class Fix:
     notes: str = ""
 
 
+@dataclass(frozen=True)
+class Newest:
+    """A shipped release and its notes (what is new in it)."""
+
+    release: ReleaseSummary
+    notes: str
+
+
 def fixed(engine: Engine, organisation: str) -> dict[str, list[FixedCase]]:
     """The organisation's cases each shipped release resolved, newest release first, as
     the cases' own timelines recorded the shipping."""
@@ -103,9 +111,8 @@ async def release_list(request: Request, who: CustomerDep) -> Response:
         for version, text in zip(versions, notes, strict=True)
     ]
     newest = await asyncio.to_thread(
-        releases.list_releases, engine, [ReleaseStatus.shipped], NEWEST, 0
+        releases.list_releases, engine, [ReleaseStatus.shipped], NEWEST, 0, True
     )
-    shipped = sorted(
-        newest.items, key=lambda r: (r.shipped_at or r.planned_at, r.version), reverse=True
-    )
+    newest_notes = await asyncio.gather(*(_notes(client, r.version) for r in newest.items))
+    shipped = [Newest(r, text) for r, text in zip(newest.items, newest_notes, strict=True)]
     return page(request, who, "portal/releases.html", fixes=fixes, newest=shipped)
