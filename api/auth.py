@@ -102,7 +102,7 @@ def article(noun: str) -> str:
 def check_role(user: Principal, roles: tuple[Role, ...]) -> None:
     """403 unless the caller has one of these roles (admins always may)."""
     if user.role not in (*roles, Role.admin):
-        allowed = ", ".join(role.value for role in (*roles, Role.admin))
+        allowed = ", ".join(dict.fromkeys(role.value for role in (*roles, Role.admin)))
         raise Forbidden(f"{article(user.role.value)} may not do this; allowed: {allowed}")
 
 

@@ -25,7 +25,9 @@ from rich.console import Console
 
 from settings import ROOT, Settings, embedded_sqlite_flags, get_settings
 
-console = Console()
+# Never wrapped: a line logged to a file (no terminal, 80 columns assumed) stays whole,
+# and an address or a password is never split.
+console = Console(soft_wrap=True)
 
 # A child that exits is restarted after 1 s, then 2, 4, 8 ... at most 30 s; one that had
 # stayed up for a minute starts again from 1 s. Five exits of one child within five

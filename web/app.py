@@ -18,6 +18,7 @@ from web.console import (
     audit,
     base,
     cases,
+    contacts,
     events,
     kb,
     links,
@@ -41,6 +42,7 @@ ROUTERS = (
     releases.router,
     audit.router,
     kb.router,
+    contacts.router,
     admin.router,
     *PORTAL_ROUTERS,
 )

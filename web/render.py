@@ -3,13 +3,15 @@ escaped wherever a template shows it, and the filters the templates share."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, get_args, get_origin
 from zoneinfo import ZoneInfo
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
+from pydantic import BaseModel
 from starlette.requests import Request
 from starlette.responses import HTMLResponse
 
@@ -24,6 +26,15 @@ def instant(moment: datetime | None) -> str:
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
     return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def wall(moment: datetime | None) -> str:
+    """A local instant as people read it: `Fri 04 Dec 2026, 14:30 CST`."""
+    if moment is None:
+        return "—"
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return f"{moment:%a %d %b %Y, %H:%M} {moment.tzname()}"
 
 
 def local(moment: datetime | None, zone: str | None) -> str:
@@ -67,9 +78,12 @@ def reasons(errors: Sequence[Any]) -> str:
     return "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in errors)
 
 
+_TIER = re.compile(r"\btier(\d)\b")
+
+
 def label(value: str | None) -> str:
-    """`waiting_on_customer` -> `waiting on customer`."""
-    return (value or "").replace("_", " ")
+    """`waiting_on_customer` -> `waiting on customer`, `tier1` -> `tier 1`."""
+    return _TIER.sub(r"tier \1", (value or "").replace("_", " "))
 
 
 ENV = Environment(
@@ -86,3 +100,20 @@ def render(
 ) -> HTMLResponse:
     body = ENV.get_template(template).render(request=request, **context)
     return HTMLResponse(body, status_code=status_code)
+
+
+def form_values(model: type[BaseModel], values: dict[str, str]) -> dict[str, Any]:
+    """A form's text as the model's fields take it: a choice among numbers (a tier,
+    `Literal[2, 3]`) arrives as "2", which validation in Python mode refuses, so it is
+    made the number; everything else goes as typed."""
+    typed: dict[str, Any] = dict(values)
+    for name, value in values.items():
+        field = model.model_fields.get(name)
+        if field is None or get_origin(field.annotation) is not Literal:
+            continue
+        choices = get_args(field.annotation)
+        if all(isinstance(c, int) and not isinstance(c, bool) for c in choices):
+            text = value.strip()
+            if text.isascii() and text.isdigit() and len(text) < 10:
+                typed[name] = int(text)
+    return typed

@@ -46,9 +46,17 @@ class SignInRefused(Exception):
     """Wrong name or password (one message for both: names are not to be probed)."""
 
 
+def wait_words(seconds: int) -> str:
+    """`40 seconds`, `1 minute`, `15 minutes` (a started minute counts whole)."""
+    if seconds < 60:
+        return f"{seconds} second{'s' if seconds != 1 else ''}"
+    minutes = -(-seconds // 60)
+    return f"{minutes} minute{'s' if minutes != 1 else ''}"
+
+
 class TooManyAttempts(Exception):
     def __init__(self, retry_after: int) -> None:
-        super().__init__(f"too many failed sign-ins; try again in {retry_after} s")
+        super().__init__(f"too many failed sign-ins; try again in {wait_words(retry_after)}")
         self.retry_after = retry_after
 
 

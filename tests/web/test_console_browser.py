@@ -6,8 +6,11 @@ import re
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-from playwright.async_api import expect
+from playwright.async_api import Page, expect
 
+from api.actions import ACTIONS
+from models.case import Role
+from models.registry import may_send
 from tests.web.conftest import Console, shot
 
 
@@ -252,3 +255,96 @@ async def test_a_case_is_worked_from_opening_to_closing_in_the_console(console: 
     assert case["status"] == "closed"
     assert case["details"]["channel"] == "phone"
     assert case["opened_by"] == {"id": "bob", "role": "agent"}
+
+
+async def act(page: Page, route: str, **values: str) -> None:
+    """Fill the action's form as a user would (each text box, the first choice of each
+    list, unless `values` says otherwise), send it, and check it went through."""
+    form = page.locator(f"#action-{route}")
+    await expect(form).to_have_count(1)
+    for field in await form.locator("textarea, input:not([type=hidden]), select").all():
+        name = await field.get_attribute("name") or ""
+        tag = await field.evaluate("e => e.tagName")
+        if tag == "SELECT":
+            if name in values:
+                await field.select_option(values[name])
+        elif name in values:
+            await field.fill(values[name])
+        elif await field.get_attribute("required") is not None and not await field.input_value():
+            await field.fill(f"{route}: {name} typed in the console")
+    async with page.expect_response(f"**/console/cases/*/{route}") as answer:
+        await form.get_by_role("button").click()
+    response = await answer.value
+    assert response.status == 303, f"{route}: {response.status} {await page.content()}"
+    await page.wait_for_load_state()
+    assert await page.locator(f"#error-{route}").count() == 0
+
+
+async def test_every_agent_action_goes_through_its_form(console: Console) -> None:
+    """Every action an agent may take, each through its own form in the browser: a tier
+    choice, a severity, an exclusion and free text arrive as the API would take them."""
+    number = await console.open_case("Every action")
+    page = await console.sign_in("bob")
+    await page.goto(f"/console/cases/{number}")
+    done: list[str] = []
+
+    async def step(route: str, status: str | None = None, **values: str) -> None:
+        await act(page, route, **values)
+        done.append(route)
+        if status is not None:
+            await expect(page.locator("#case-status")).to_have_attribute("data-status", status)
+
+    await step("assign")
+    await step("notes")
+    await step("request-information", "waiting_on_customer")
+    replied = await console.api.ann.post(
+        f"/cases/{number}/reply", json={"message": "Here are the logs."}
+    )
+    assert replied.status_code == 200, replied.text
+    await page.reload()
+    await step("respond")
+    await step("severity", severity="critical")
+    await step("management-escalation")
+    await step("escalate", "tier2", tier="2")
+    await expect(page.locator(".crumbs")).to_contain_text("Tier 2 queue")
+    await step("escalate", "tier3", tier="3")
+    # Bob works tiers 1 and 2: tier 3 is Tia's.
+    await expect(page.locator(".actions")).to_contain_text(
+        "This case is in tier 3; you work tiers 1, 2."
+    )
+    page = await console.sign_in("tia")
+    await page.goto(f"/console/cases/{number}")
+    # Critical on this plan: the resolution owes a root-cause analysis.
+    rca = "A rounding rule applied per line instead of per invoice."
+    await step("resolve", "resolved", root_cause_analysis=rca)
+    await step("reopen")
+    await step("resolve", "resolved", root_cause_analysis=rca)
+    await step("close", "closed")
+    other = await console.open_case("Their printer driver")
+    page = await console.sign_in("bob")
+    await page.goto(f"/console/cases/{other}")
+    await step("close-out-of-scope", "closed_out_of_scope", exclusion="third-party")
+    await shot(page, "case-out-of-scope")
+
+    may_take = {spec.route for spec in ACTIONS if may_send(Role.agent, spec)}
+    assert may_take == set(done), may_take ^ set(done)
+    case = (await console.api.bob.get(f"/cases/{number}")).json()
+    assert (case["status"], case["tier"], case["severity"]) == ("closed", 3, "critical")
+    assert case["escalation_level"] == 1
+    kinds = [e["kind"] for e in (await console.api.bob.get(f"/cases/{number}/timeline")).json()]
+    assert kinds.count("tier_escalated") == 2 and "management_escalated" in kinds
+
+
+async def test_management_escalation_is_offered_only_where_the_plan_has_it(
+    console: Console,
+) -> None:
+    """Acme's plan (short-sla:fast) has a chain, Initech's (countdown:twenty) none: the
+    form is not shown where the workflow would refuse it."""
+    without = await console.open_case("No chain here", organisation="initech")
+    page = await console.sign_in("bob")
+    await page.goto(f"/console/cases/{without}")
+    await expect(page.locator("#action-respond")).to_have_count(1)
+    await expect(page.locator("#action-management-escalation")).to_have_count(0)
+    with_chain = await console.open_case("A chain here")
+    await page.goto(f"/console/cases/{with_chain}")
+    await expect(page.locator("#action-management-escalation")).to_have_count(1)

@@ -409,3 +409,48 @@ def test_outside_the_embedded_stack_links_need_a_public_url() -> None:
         links.base_url(request)
     app.state.settings = Settings(public_url="https://support.example.com")
     assert links.base_url(request) == "https://support.example.com"
+
+
+async def test_an_agent_invites_a_contact_from_the_console(console: Console, inbox: Inbox) -> None:
+    """Agents invite customers from the console's Contacts page (admins from Admin too):
+    customers only, each with whether they can sign in yet; the mail is the same."""
+    await add_nina(console)
+    bob = await console.sign_in("bob")
+    await bob.get_by_role("link", name="Contacts").click()
+    await bob.get_by_label("Organisation").select_option("acme")
+    await bob.get_by_role("button", name="Filter").click()
+    rows = bob.locator("#contact-list tbody tr[data-user]")
+    # Customers only, Acme's only: no staff, no Globex or Initech contact.
+    assert sorted([await r.get_attribute("data-user") or "" for r in await rows.all()]) == [
+        "ann",
+        "nina",
+    ]
+    ann = bob.locator("tr[data-user='ann']")
+    await expect(ann).to_contain_text("yes, since")  # the fixture set her password
+    await expect(ann.get_by_role("button")).to_have_count(0)
+    nina = bob.locator("tr[data-user='nina']")
+    await expect(nina).to_contain_text("not yet")
+    await nina.get_by_role("button", name="Send invitation: Nina Customer").click()
+    await expect(bob.locator(".done")).to_have_text("Invitation sent to nina.")
+    await expect(nina).to_contain_text("invited; the link works until")
+    await shot(bob, "console-contacts")
+    mail = await mail_to(inbox, "nina@acme.example")
+    assert "Bob Agent invited you" in text_of(mail)
+    [sent] = links_of(console, "nina")
+    assert sent.created_by == "bob"
+
+    # Staff are no contacts: a forced invitation of an agent is refused, and the page is
+    # not an agent-only one for nothing: auditors and customers are turned away.
+    page = await bob.goto("/console/contacts")
+    assert page is not None and page.status == 200
+    token = form_token(await bob.content())
+    async with httpx.AsyncClient(base_url=console.base_url) as client:
+        cookie = next(c for c in await bob.context.cookies() if c.get("name") == sessions.COOKIE)
+        client.cookies.set(sessions.COOKIE, cookie.get("value", ""))
+        forced = await client.post("/console/contacts/tia/invite", data={"csrf_token": token})
+        assert forced.status_code == 404
+    assert inbox.to("tia@x.example") == []
+    for user in ("ada", "ann"):
+        other = await console.sign_in(user)
+        answer = await other.goto("/console/contacts")
+        assert answer is not None and answer.status == 403, user

@@ -138,7 +138,7 @@ async def test_after_the_limit_even_the_right_password_waits(console: Console) -
             assert response.status_code == 429
             wait = int(response.headers["retry-after"])
             assert 0 < wait <= 15 * 60
-            assert f"try again in {wait} s" in response.text
+            assert f"try again in {sessions.wait_words(wait)}" in response.text
             assert sessions.COOKIE not in client.cookies
         # The count is per user: another user at the same address still signs in.
         assert (await sign_in(client, "ann")).status_code == 303
@@ -461,3 +461,8 @@ async def test_signing_in_returns_to_the_page_asked_for_and_never_off_site(
             )
             assert answer.status_code == 303, answer.text
             assert answer.headers["location"] == lands
+
+
+def test_a_wait_is_said_in_words() -> None:
+    said = [sessions.wait_words(s) for s in (1, 59, 60, 61, 899, 900)]
+    assert said == ["1 second", "59 seconds", "1 minute", "2 minutes", "15 minutes", "15 minutes"]

@@ -91,7 +91,6 @@ class Bar:
 @dataclass(frozen=True)
 class Chart:
     bars: list[Bar]
-    width: int = LABEL_WIDTH + BAR_WIDTH + 120
     axis_x: int = LABEL_WIDTH
     bar_width: int = BAR_WIDTH
     bar_height: int = BAR_HEIGHT
@@ -102,14 +101,20 @@ class Chart:
     def height(self) -> int:
         return TOP + len(self.bars) * (BAR_HEIGHT + BAR_GAP) + 24
 
+    @property
+    def width(self) -> int:
+        return self.axis_x + BAR_WIDTH + 120
+
 
 def chart(report: AttainmentReport) -> Chart:
-    return Chart(
-        [
-            Bar(plan, month, met, breached, TOP + index * (BAR_HEIGHT + BAR_GAP))
-            for index, (plan, month, met, breached) in enumerate(report.by_plan_and_month())
-        ]
-    )
+    bars = [
+        Bar(plan, month, met, breached, TOP + index * (BAR_HEIGHT + BAR_GAP))
+        for index, (plan, month, met, breached) in enumerate(report.by_plan_and_month())
+    ]
+    # Room for the longest label ("us-software-002:enterprise 2026-12") at the chart's
+    # 13 px: about 8 px a character, wide digits and colons included.
+    longest = max((len(f"{bar.plan} {bar.month}") for bar in bars), default=0)
+    return Chart(bars, axis_x=max(LABEL_WIDTH, longest * 8 + 16))
 
 
 @dataclass(frozen=True)

@@ -19,10 +19,14 @@ from api.routes.releases import READER_ROLES as RELEASE_READERS
 from models.case import Role
 from settings import Settings
 from web import sessions
+from web.links import INVITERS
 from web.render import render
 
 PREFIX = "/console"
 STAFF = (Role.agent, Role.release_manager, Role.auditor, Role.admin)
+# Who sees the customer contacts and invites them: the roles that may invite customers
+# (web.links.INVITERS; admins invite anyone, on the Admin page too).
+CONTACT_KEEPERS = tuple(role for role, whom in INVITERS.items() if Role.customer in whom)
 # Who logs a call or chat as a new case from the console (customers open theirs on the
 # portal); admins may too.
 CASE_OPENERS = (Role.agent,)
@@ -42,6 +46,7 @@ SECTIONS = (
     Section("Queues", f"{PREFIX}/queues/1", QUEUE_ROLES),
     Section("Releases", f"{PREFIX}/releases", RELEASE_READERS),
     Section("Knowledge base", f"{PREFIX}/kb", KB_READERS),
+    Section("Contacts", f"{PREFIX}/contacts", CONTACT_KEEPERS),
     Section("Audit", f"{PREFIX}/audit", AUDIT_ROLES),
     Section("Admin", f"{PREFIX}/admin", ()),
 )
@@ -89,7 +94,7 @@ WebUser = Annotated[sessions.WebPrincipal, Depends(web_user)]
 def allow(user: sessions.WebPrincipal, roles: tuple[Role, ...]) -> None:
     """403 unless the user's role may open this (the same words as the API's)."""
     if not may_open(user.user.role, roles):
-        allowed = ", ".join(role.value for role in (*roles, Role.admin))
+        allowed = ", ".join(dict.fromkeys(role.value for role in (*roles, Role.admin)))
         role = article(user.user.role.value)
         raise Forbidden(f"{role} may not open this page; allowed: {allowed}")
 

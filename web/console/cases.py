@@ -17,9 +17,12 @@ from api.deps import CaseNumber
 from api.errors import Conflict, Forbidden, InvalidField, NotFound
 from api.text import SINGLE_LINE, bad_character
 from models.case import CaseView, Role
+from models.commands import RequestManagementEscalation
 from models.registry import BY_ROUTE, CaseCommandSpec, may_send
-from policies.format import Catalog
+from policies.format import Catalog, PlanSpec
+from policies.plan_snapshot import EscalationTrigger
 from web import render, security
+from web.clocks import due_local_words, plan_zone
 from web.console.base import PREFIX, STAFF, WebUser, allow, page
 from web.sessions import WebPrincipal
 
@@ -96,15 +99,31 @@ def _has_plan(catalog: Catalog, view: CaseView) -> bool:
     return any(plan.id == view.plan_id for plan in catalog.plans)
 
 
-def offered(me: WebPrincipal, view: CaseView) -> list[CaseCommandSpec]:
+def offered(
+    me: WebPrincipal, view: CaseView, plan: PlanSpec | None = None
+) -> list[CaseCommandSpec]:
     """The actions the user's role and the case's state allow (an agent only in the tiers
-    they work)."""
+    they work), and the plan where it is known: no management escalation the plan does not
+    have, offer the user, or has no level left for (the workflow refuses each anyway)."""
     role = me.user.role
     if role is Role.agent and view.tier not in me.user.tiers:
         return []
     return [
-        spec for spec in actions.ACTIONS if may_send(role, spec) and view.status in spec.statuses
+        spec
+        for spec in actions.ACTIONS
+        if may_send(role, spec)
+        and view.status in spec.statuses
+        and (spec.command is not RequestManagementEscalation or _may_escalate(me, view, plan))
     ]
+
+
+def _may_escalate(me: WebPrincipal, view: CaseView, plan: PlanSpec | None) -> bool:
+    if plan is None:
+        return True  # not known here: the workflow decides
+    chain = plan.escalation
+    if chain is None or view.escalation_level >= len(chain.levels):
+        return False
+    return me.user.role is not Role.customer or EscalationTrigger.customer_request in chain.triggers
 
 
 async def _case_page(
@@ -124,7 +143,8 @@ async def _case_page(
     plan = None
     if catalog is not None and _has_plan(catalog, view):
         plan = catalog.plan(view.plan_id)
-    specs = offered(me, view)
+    specs = offered(me, view, plan)
+    zone = plan_zone(catalog, view.plan_id, [])
     if failed is not None and failed in BY_ROUTE and BY_ROUTE[failed] not in specs:
         # The form that was refused stays on screen with its reason, even when the case
         # has moved on to a state that no longer offers it.
@@ -151,6 +171,14 @@ async def _case_page(
         catalog=catalog,
         plan=plan,
         forms=forms,
+        # The plan's calendar without the organisation's add-ons: the zone names the
+        # instant only where its offset is the case's own (web.clocks).
+        due_local={c.name.value: due_local_words(c, zone) for c in view.clocks},
+        severity_name=next(
+            (s.name for s in catalog.severities if s.id == view.severity), view.severity
+        )
+        if catalog is not None
+        else view.severity,
     )
 
 
@@ -199,7 +227,7 @@ async def act(request: Request, me: WebUser, number: CaseNumber, route: str) -> 
     body_model = actions.body_of(spec)
     values: dict[str, Any] = {name: value for name, value in sent.items() if value.strip()}
     try:
-        body = body_model.model_validate(values)
+        body = body_model.model_validate(render.form_values(body_model, values))
     except ValidationError as err:
         reasons = render.reasons(err.errors())
         return await _case_page(request, me, number, 422, route, reasons, sent)

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import Depends, Request
@@ -96,15 +95,6 @@ def current(path: str, link: str) -> bool:
             path.startswith(f"{PREFIX}/cases/") and path != f"{PREFIX}/cases/new"
         )
     return path == link or path.startswith(link + "/")
-
-
-def wall(moment: datetime | None) -> str:
-    """A local instant as people read it: `Fri 04 Dec 2026, 14:30 CST`."""
-    if moment is None:
-        return "—"
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return f"{moment:%a %d %b %Y, %H:%M} {moment.tzname()}"
 
 
 def page(

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from dataclasses import dataclass
-from datetime import datetime, tzinfo
+from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Request
@@ -24,12 +24,12 @@ from models.case import CaseStatus, CaseView
 from models.clocks import ClockName, ClockView
 from models.commands import CustomerReply
 from models.registry import BY_ROUTE, CaseCommandSpec, EventKind
-from policies.business_time import parse_zone
-from policies.format import Catalog, PolicyError
+from policies.format import Catalog
 from web import render, security
+from web.clocks import due_local_words, plan_zone
 from web.console.cases import LONG_TEXT, Field, offered
 from web.portal import attachments
-from web.portal.base import PREFIX, Customer, CustomerDep, catalog_of, page, wall
+from web.portal.base import PREFIX, Customer, CustomerDep, catalog_of, page
 from web.portal.kb import article_titles
 from web.portal.promises import words
 
@@ -149,7 +149,7 @@ async def _case_page(
     plan = None
     if catalog is not None and any(p.id == view.plan_id for p in catalog.plans):
         plan = catalog.plan(view.plan_id)
-    specs = offered(who.web, view)
+    specs = offered(who.web, view, plan)
     if failed is not None and failed in BY_ROUTE and BY_ROUTE[failed] not in specs:
         # The refused form stays on screen with its reason, though the case moved on.
         specs.insert(0, BY_ROUTE[failed])
@@ -176,8 +176,8 @@ async def _case_page(
     }
     articles = await article_titles(engine, who.user, pointed) if pointed else {}
     shown: list[ClockView] = [c for c in view.clocks if c.name in CUSTOMER_CLOCKS]
-    zone = _zone(catalog, view.plan_id, who.organisation.addons)
-    due_local = {c.name.value: _due_local(c, zone) for c in shown}
+    zone = plan_zone(catalog, view.plan_id, who.organisation.addons)
+    due_local = {c.name.value: due_local_words(c, zone) for c in shown}
     targets = {c.name.value: words(c.target) for c in shown}
     return page(
         request,
@@ -194,35 +194,9 @@ async def _case_page(
         catalog=catalog,
         plan=plan,
         forms=forms,
-        offered=",".join(spec.route or "" for spec in offered(who.web, view)),
+        offered=",".join(spec.route or "" for spec in offered(who.web, view, plan)),
         settings=request.app.state.settings,
     )
-
-
-def _zone(catalog: Catalog | None, plan_id: str, addons: list[str]) -> tzinfo | None:
-    """The zone of the plan's calendar (an add-on's, where it brings one), for its name."""
-    if catalog is None:
-        return None
-    try:
-        plan = catalog.plan(plan_id)
-        calendar = plan.calendar
-        for addon in (catalog.addon(a) for a in addons):
-            if plan.id in addon.plans and addon.calendar:
-                calendar = addon.calendar
-        return parse_zone(catalog.calendar(calendar).zone)
-    except PolicyError:
-        return None
-
-
-def _due_local(clock: ClockView, zone: tzinfo | None) -> str:
-    """When the clock falls due in the case's calendar's local time, with the zone's name
-    where the catalog's zone gives the case's own offset (its frozen calendar rules)."""
-    if clock.due_at is None or clock.due_local is None:
-        return "—"
-    local = datetime.fromisoformat(clock.due_local)
-    if zone is not None and clock.due_at.astimezone(zone).utcoffset() == local.utcoffset():
-        local = clock.due_at.astimezone(zone)
-    return wall(local)
 
 
 @router.get("", response_class=HTMLResponse)
@@ -314,7 +288,8 @@ async def act(request: Request, who: CustomerDep, number: CaseNumber, route: str
     if uploads and "message" in values:
         values["message"] += attachments.lines(uploads)
     try:
-        body = actions.body_of(spec).model_validate(values)
+        model = actions.body_of(spec)
+        body = model.model_validate(render.form_values(model, values))
     except ValidationError as err:
         reasons = render.reasons(err.errors())
         return await refuse(422, reasons)

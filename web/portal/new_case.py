@@ -24,8 +24,9 @@ from policies.plan_snapshot import PlanSnapshot
 from policies.resolution import resolve_plan
 from web import render, security
 from web.portal import attachments
-from web.portal.base import PREFIX, Customer, CustomerDep, catalog_of, page, wall
+from web.portal.base import PREFIX, Customer, CustomerDep, catalog_of, page
 from web.portal.promises import promises, quota
+from web.render import wall
 
 router = APIRouter(prefix=PREFIX, include_in_schema=False)
 FIELDS = (

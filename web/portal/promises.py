@@ -18,7 +18,7 @@ from policies.business_time import compile_calendar
 from policies.durations import DurationError, parse_duration
 from policies.plan_snapshot import PlanSnapshot, SeverityLevel
 from policies.snapshot import Target, TimeBasis
-from web.portal.base import wall
+from web.render import wall
 from workflows.quota import QuotaWorkflow
 
 # The clocks whose promise a customer weighs when choosing a severity.

@@ -1,0 +1,37 @@
+"""Where a case's clocks fall due in the plan's own calendar, as people read it, for the
+console and the portal alike."""
+
+from __future__ import annotations
+
+from datetime import datetime, tzinfo
+
+from models.case import ClockView
+from policies.business_time import parse_zone
+from policies.format import Catalog, PolicyError
+from web.render import wall
+
+
+def plan_zone(catalog: Catalog | None, plan_id: str, addons: list[str]) -> tzinfo | None:
+    """The zone of the plan's calendar (an add-on's, where it brings one), for its name."""
+    if catalog is None:
+        return None
+    try:
+        plan = catalog.plan(plan_id)
+        calendar = plan.calendar
+        for addon in (catalog.addon(a) for a in addons):
+            if plan.id in addon.plans and addon.calendar:
+                calendar = addon.calendar
+        return parse_zone(catalog.calendar(calendar).zone)
+    except PolicyError:
+        return None
+
+
+def due_local_words(clock: ClockView, zone: tzinfo | None) -> str:
+    """When the clock falls due in the case's calendar's local time, with the zone's name
+    where the catalog's zone gives the case's own offset (its frozen calendar rules)."""
+    if clock.due_at is None or clock.due_local is None:
+        return "—"
+    local = datetime.fromisoformat(clock.due_local)
+    if zone is not None and clock.due_at.astimezone(zone).utcoffset() == local.utcoffset():
+        local = clock.due_at.astimezone(zone)
+    return wall(local)
