@@ -17,7 +17,7 @@ import re
 import unicodedata
 from collections import Counter
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time
+from datetime import UTC, date, datetime, time, timedelta
 from enum import StrEnum
 from html import escape
 from itertools import combinations
@@ -920,18 +920,46 @@ def search(
 # --------------------------------------------------------------------------- deflection
 
 
+# One customer saying the same article solved the same problem again within this time is
+# the same deflection (a page reloaded, the form sent again): it counts once.
+DEFLECTION_REPEAT = timedelta(hours=24)
+
+
+def _same_problem(query: str) -> str:
+    return " ".join(query.casefold().split())
+
+
 def record_deflection(
     engine: Engine, user: Principal, article: str | int, query: str
 ) -> DeflectionRead:
     """A customer read `article` while typing a case titled `query` and said it solved
     the problem: a case not opened, counted for their organisation's plan. 404 for an
     article they cannot see; 403 for anyone but a customer."""
+    return record_deflection_once(engine, user, article, query)[0]
+
+
+def record_deflection_once(
+    engine: Engine, user: Principal, article: str | int, query: str
+) -> tuple[DeflectionRead, bool]:
+    """`record_deflection`, and whether it is new: the same customer, article and problem
+    (its words, any case and spacing) within `DEFLECTION_REPEAT` is the one recorded."""
     if user.role is not Role.customer or user.organisation is None:
         raise Forbidden("deflections are a customer's: only customers record them")
     with write_lock(engine), Session(engine) as session:
         reader = reader_for(session, user)
         row = _article(session, article, reader)
         assert row.id is not None and reader.plan is not None
+        problem = _same_problem(query[:300])
+        earlier = session.exec(
+            select(KbDeflection)
+            .where(col(KbDeflection.user_id) == user.id)
+            .where(col(KbDeflection.article_id) == row.id)
+            .where(col(KbDeflection.at) > utcnow() - DEFLECTION_REPEAT)
+            .order_by(col(KbDeflection.at).desc())
+        ).all()
+        for seen in earlier:
+            if _same_problem(seen.query) == problem:
+                return DeflectionRead.model_validate(seen, from_attributes=True), False
         deflection = KbDeflection(
             organisation=user.organisation,
             plan=reader.plan,
@@ -941,7 +969,7 @@ def record_deflection(
         )
         session.add(deflection)
         session.commit()
-        return DeflectionRead.model_validate(deflection, from_attributes=True)
+        return DeflectionRead.model_validate(deflection, from_attributes=True), True
 
 
 def _month(at: datetime) -> str:

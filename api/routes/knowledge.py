@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 from typing import Annotated
 
-from fastapi import APIRouter, Body, Depends, Header, Path, Query, status
+from fastapi import APIRouter, Body, Depends, Header, Path, Query, Response, status
 
 from api import knowledge
 from api.auth import CurrentUser, Principal, authenticate, require
@@ -181,12 +181,16 @@ async def draft_from_case(
     dependencies=[IDEMPOTENT],
 )
 async def record_deflection(
-    body: DeflectionCreate, user: CurrentUser, engine: EngineDep
+    body: DeflectionCreate, user: CurrentUser, engine: EngineDep, response: Response
 ) -> DeflectionRead:
-    """A customer's "this solved it": a case not opened, counted for their plan."""
-    return await asyncio.to_thread(
-        knowledge.record_deflection, engine, user, body.article, body.query
+    """A customer's "this solved it": a case not opened, counted for their plan. The same
+    customer, article and problem again within 24 hours is the one recorded (200)."""
+    recorded, new = await asyncio.to_thread(
+        knowledge.record_deflection_once, engine, user, body.article, body.query
     )
+    if not new:
+        response.status_code = status.HTTP_200_OK
+    return recorded
 
 
 @router.get(

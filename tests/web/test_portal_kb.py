@@ -338,3 +338,56 @@ async def test_the_timeline_links_the_article_a_response_points_to(console: Cons
     await ann.goto(f"/portal/cases/{number}")
     await expect(response.locator(".article")).to_have_text("Article: no longer available")
     await expect(response.get_by_role("link")).to_have_count(0)
+
+
+async def test_a_visitor_reads_the_public_articles_without_signing_in(console: Console) -> None:
+    """Public articles are for anyone: searched, listed and read signed out; everything
+    else (customers', a plan's, staff's) is a 404 as for a stranger, and the rest of the
+    portal asks to sign in."""
+    public = await article(
+        console,
+        title="Resetting an export",
+        body="Open **Exports**, then *Reset*.",
+        category="exports",
+        visibility="public",
+    )
+    customers = await article(console, title="Exports for customers", category="exports")
+    plan = await article(
+        console, title="Exports on fast", visibility="plans", plans=[ACME_PLAN], category="exports"
+    )
+    staff = await article(console, title="Exports runbook", visibility="staff", category="exports")
+
+    visitor = await console.page()
+    refused = csp_refusals(visitor)
+    await visitor.goto("/portal/kb")
+    await expect(visitor.get_by_role("heading", level=1)).to_have_text("Knowledge base")
+    await expect(visitor.locator("#kb-categories")).to_contain_text("exports (1)")
+    nav = visitor.get_by_role("navigation", name="Portal")
+    await expect(nav.get_by_role("link")).to_have_count(1)  # the knowledge base alone
+    await visitor.get_by_label("Search the articles").fill("exports")
+    await visitor.get_by_role("button", name="Search", exact=True).click()
+    found = await visitor.locator("#kb-results .kb-hit").evaluate_all(
+        "els => els.map(e => Number(e.dataset.article))"
+    )
+    assert found == [public["id"]]
+    await visitor.get_by_role("link", name="Resetting an export").click()
+    await expect(visitor.locator("#article-body strong")).to_have_text("Exports")
+    await shot(visitor, "portal-kb-visitor")
+    # No "this solved it" for a visitor: a deflection is a customer's.
+    await visitor.goto(f"/portal/kb/{public['id']}?q=Exports+fail")
+    await expect(visitor.locator("form.solved")).to_have_count(0)
+    for hidden in (customers, plan, staff):
+        response = await visitor.goto(f"/portal/kb/{hidden['slug']}")
+        assert response is not None and response.status == 404, hidden["title"]
+    for page in ("/portal", "/portal/notices", "/portal/kb/suggest?q=exports"):
+        response = await visitor.goto(page)
+        assert response is not None
+        await expect(visitor).to_have_url(re.compile(r"/console/sign-in\?next="))
+    await visitor.goto("/portal/kb")
+    await visitor.get_by_role("link", name="Sign in").first.click()
+    await visitor.get_by_label("User name").fill("ann")
+    await visitor.get_by_label("Password").fill(PASSWORD)
+    await visitor.get_by_role("button", name="Sign in").click()
+    await expect(visitor).to_have_url(f"{console.base_url}/portal/kb")
+    await expect(visitor.locator("#kb-categories")).to_contain_text("exports (3)")
+    assert refused == []

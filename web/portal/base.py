@@ -17,6 +17,7 @@ from api.errors import Forbidden, NotFound
 from db.read_model import Organisation
 from models.case import Role
 from policies.format import Catalog
+from web import sessions
 from web.console.base import WebUser
 from web.render import render
 from web.sessions import WebPrincipal
@@ -32,6 +33,8 @@ NAV = (
     ("Releases", f"{PREFIX}/releases"),
     ("Knowledge base", f"{PREFIX}/kb"),
 )
+# What a visitor without a session may open: the knowledge base's public articles.
+PUBLIC_PAGES = (f"{PREFIX}/kb",)
 ERROR_TEMPLATE = "portal/error.html"
 # A case's status as its customer reads it (the tier is shown beside it).
 STATUS_WORDS = {
@@ -83,6 +86,20 @@ async def customer(request: Request, me: WebUser) -> Customer:
 CustomerDep = Annotated[Customer, Depends(customer)]
 
 
+async def reader(request: Request) -> Customer | None:
+    """The signed-in customer, or None for a visitor without a session (the knowledge
+    base's public articles are for anyone); staff are refused as by `customer`."""
+    settings = request.app.state.settings
+    cookie = request.cookies.get(sessions.COOKIE)
+    found = await asyncio.to_thread(sessions.lookup, request.app.state.engine, settings, cookie)
+    if found is None:
+        return None
+    return await customer(request, found)
+
+
+ReaderDep = Annotated[Customer | None, Depends(reader)]
+
+
 def catalog_of(request: Request, organisation: Organisation) -> Catalog | None:
     catalogs: dict[str, Catalog] = request.app.state.catalogs
     return catalogs.get(organisation.catalog)
@@ -113,7 +130,12 @@ def page(
             "organisation": who.organisation if who is not None else None,
             "csrf_token": who.web.csrf_token if who is not None else "",
             "path": path,
-            "nav": [(name, link, current(path, link)) for name, link in NAV],
+            "nav": [
+                (name, link, current(path, link))
+                for name, link in NAV
+                if who is not None or link in PUBLIC_PAGES
+            ],
+            "sign_in": f"/console/sign-in?next={path}" if who is None else None,
             "status_words": STATUS_WORDS,
             **context,
         },

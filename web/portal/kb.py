@@ -33,7 +33,7 @@ from api.knowledge import Match, SearchResults
 from api.text import bad_character
 from db.read_model import IdempotentRequest
 from web import security
-from web.portal.base import PREFIX, CustomerDep, page
+from web.portal.base import PREFIX, CustomerDep, ReaderDep, page
 
 router = APIRouter(prefix=f"{PREFIX}/kb", include_in_schema=False)
 SEARCH_LIMIT = 20
@@ -86,7 +86,7 @@ def hits(results: SearchResults) -> list[Hit]:
 
 
 async def _search(
-    engine: Engine, user: Principal, q: str, limit: int, match: Match
+    engine: Engine, user: Principal | None, q: str, limit: int, match: Match
 ) -> SearchResults:
     return await asyncio.to_thread(knowledge.search, engine, user, q, limit, match)
 
@@ -94,24 +94,26 @@ async def _search(
 @router.get("", response_class=HTMLResponse)
 async def kb_home(
     request: Request,
-    who: CustomerDep,
+    who: ReaderDep,
     q: SearchText = "",
     category: Annotated[str | None, Query(max_length=100)] = None,
     offset: Offset = 0,
 ) -> Response:
-    """Search the articles the customer may read; the categories, and one's articles."""
+    """Search the articles the reader may read (signed out: the public ones); the
+    categories, and one's articles."""
     engine = request.app.state.engine
+    user = who.user if who is not None else None
     found = None
     if q.strip():
-        found = await _search(engine, who.user, q, SEARCH_LIMIT, Match.all)
+        found = await _search(engine, user, q, SEARCH_LIMIT, Match.all)
         if not found.items and len(found.words) > 1:
             # No article has every word: those with some of them, best first, said so.
-            found = await _search(engine, who.user, q, SEARCH_LIMIT, Match.some)
-    shelves = await asyncio.to_thread(knowledge.categories, engine, who.user)
+            found = await _search(engine, user, q, SEARCH_LIMIT, Match.some)
+    shelves = await asyncio.to_thread(knowledge.categories, engine, user)
     listed = None
     if category:
         listed = await asyncio.to_thread(
-            knowledge.list_articles, engine, who.user, category, None, LIST_PAGE, offset
+            knowledge.list_articles, engine, user, category, None, LIST_PAGE, offset
         )
     return page(
         request,
@@ -155,10 +157,12 @@ async def suggest(
 
 @router.get("/{ref}", response_class=HTMLResponse)
 async def article(
-    request: Request, who: CustomerDep, ref: ArticleRef, q: SearchText = ""
+    request: Request, who: ReaderDep, ref: ArticleRef, q: SearchText = ""
 ) -> Response:
-    """One article; with `q` (the title of a case about to be opened), "this solved it"."""
-    found = await asyncio.to_thread(knowledge.read_article, request.app.state.engine, who.user, ref)
+    """One article; with `q` (the title of a case about to be opened), "this solved it"
+    (for a signed-in customer: a visitor reads the public ones)."""
+    user = who.user if who is not None else None
+    found = await asyncio.to_thread(knowledge.read_article, request.app.state.engine, user, ref)
     return page(
         request,
         who,
@@ -166,7 +170,7 @@ async def article(
         article=found,
         # web.markdown.render's output: rendered with raw HTML off, then sanitised.
         body=Markup(found.html),
-        q=q,
+        q=q if who is not None else "",
         key=uuid.uuid4().hex,
     )
 
