@@ -178,6 +178,7 @@ async def draft_from_case(
     "/deflections",
     status_code=status.HTTP_201_CREATED,
     response_model=DeflectionRead,
+    responses={200: {"model": DeflectionRead, "description": "Recorded already"}},
     dependencies=[IDEMPOTENT],
 )
 async def record_deflection(
