@@ -252,12 +252,19 @@ async def test_a_customer_replies_escalates_and_confirms_without_internal_notes(
     await ann.get_by_label("Why you ask for escalation").fill("Our month-end close depends on it.")
     await ann.get_by_role("button", name="Ask for management escalation").click()
     await expect(ann.locator("#timeline .event.management_escalated")).to_have_count(1)
+    # The severity: the choice names the plan's levels, the promises follow it.
+    await ann.get_by_label("New severity").select_option(label="Critical")
+    await ann.get_by_label("Why the severity changes").fill("Month-end close is tomorrow.")
+    await ann.get_by_role("button", name="Change the severity").click()
+    await expect(ann.locator("#timeline .event.severity_changed")).to_have_count(1)
+    assert (await console.api.bob.get(f"/cases/{number}")).json()["severity"] == "critical"
 
     # The agent resolves: the page follows by itself, and offers confirming.
     await expect(ann.locator("body[data-live-connected='yes']")).to_have_count(1)
     await ann.evaluate("window.notReloaded = true")
     resolved = await console.api.bob.post(
-        f"/cases/{number}/resolve", json={"summary": "Export batching fixed."}
+        f"/cases/{number}/resolve",
+        json={"summary": "Export batching fixed.", "root_cause_analysis": "Batch size overflow."},
     )
     assert resolved.status_code == 200, resolved.text
     await expect(ann.locator("#case-status")).to_have_text("resolved")
@@ -274,6 +281,14 @@ async def test_a_customer_replies_escalates_and_confirms_without_internal_notes(
     timeline = (await console.api.bob.get(f"/cases/{number}/timeline")).json()
     confirmed = [e for e in timeline if e["kind"] == "confirmed"]
     assert [(e["actor_id"], e["reason"]) for e in confirmed] == [("ann", "Works now, thanks.")]
+    # Within the plan's reopen window (an hour on the fast plan) it opens again.
+    await ann.locator("#action-reopen textarea, #action-reopen input:not([type=hidden])").fill(
+        "It hangs again since this morning."
+    )
+    await ann.locator("#action-reopen").get_by_role("button").click()
+    await expect(ann.locator("#timeline .event.reopened")).to_have_count(1)
+    await expect(ann.locator("#action-reply")).to_be_visible()
+    assert (await console.api.bob.get(f"/cases/{number}")).json()["status"] != "closed"
     assert refused == []
 
 
