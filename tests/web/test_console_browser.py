@@ -4,14 +4,18 @@ from __future__ import annotations
 
 import re
 import threading
+from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+import pytest
 from playwright.async_api import Page, expect
 
 from api.actions import ACTIONS
 from models.case import Role
 from models.registry import may_send
 from tests.web.conftest import Console, shot
+from web.console import queues
+from web.render import label
 
 
 async def test_an_agent_signs_in_and_sees_a_case_opened_through_the_api(console: Console) -> None:
@@ -67,6 +71,13 @@ async def test_a_countdown_turns_amber_then_red_as_the_clock_runs_out(console: C
     # The breach is the workflow's, not only the page's own countdown: the row says so.
     await expect(clock).to_have_attribute("data-level", "breached", timeout=10_000)
     await shot(page, "queue-red")
+    # The breach is in the read model: the queue's filter finds it, and only it.
+    calm = await console.open_case("Printer fine")
+    for choice, listed, absent in (("yes", number, calm), ("no", calm, number)):
+        await page.get_by_label("Breached").select_option(choice)
+        await page.get_by_role("button", name="Filter").click()
+        await expect(page.locator(f"tr[data-number='{listed}']")).to_have_count(1)
+        await expect(page.locator(f"tr[data-number='{absent}']")).to_have_count(0)
 
 
 async def test_a_refused_action_shows_the_workflows_reason(console: Console) -> None:
@@ -348,3 +359,86 @@ async def test_management_escalation_is_offered_only_where_the_plan_has_it(
     with_chain = await console.open_case("A chain here")
     await page.goto(f"/console/cases/{with_chain}")
     await expect(page.locator("#action-management-escalation")).to_have_count(1)
+
+
+async def test_the_queue_filters_and_pages(
+    console: Console, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Organisation, severity and assignee choose the rows, and pages follow the filter
+    (two rows a page here)."""
+    monkeypatch.setattr(queues, "PAGE_SIZE", 2)
+    acme = [await console.open_case(f"Acme {n}") for n in range(3)]
+    initech = await console.open_case("Initech 1", organisation="initech")
+    critical = acme[0]
+    assert (
+        await console.api.bob.post(
+            f"/cases/{critical}/severity", json={"severity": "critical", "reason": "Outage"}
+        )
+    ).status_code == 200
+    assert (
+        await console.api.bob.post(f"/cases/{acme[1]}/assign", json={"assignee": "bob"})
+    ).status_code == 200
+    page = await console.sign_in("bob")
+
+    async def listed() -> set[int]:
+        await expect(page.locator("#queue-rows")).to_be_visible()
+        numbers = await page.locator("#queue-rows tr[data-number]").evaluate_all(
+            "rows => rows.map(r => Number(r.dataset.number))"
+        )
+        return set(numbers)
+
+    async def only(**chosen: str) -> set[int]:
+        await page.goto("/console/queues/1")
+        for name, value in chosen.items():
+            await page.get_by_label(name).select_option(value)
+        await page.get_by_role("button", name="Filter").click()
+        await page.wait_for_load_state()
+        return await listed()
+
+    assert await only(Organisation="initech") == {initech}
+    assert await only(Severity="critical") == {critical}
+    assert await only(Assignee="bob") == {acme[1]}
+    assert await only(Organisation="acme", Severity="critical") == {critical}
+    # Acme's three open cases, two a page: Next, then Previous, the filter kept.
+    first = await only(Organisation="acme")
+    await expect(page.locator(".pager")).to_contain_text("Showing 1\u20132 of 3")
+    await page.get_by_role("link", name="Next").click()
+    second = await listed()
+    await expect(page.locator(".pager")).to_contain_text("Showing 3\u20133 of 3")
+    assert first | second == set(acme) and not first & second
+    await shot(page, "queue-filtered-page-2")
+    await page.get_by_role("link", name="Previous").click()
+    assert await listed() == first
+
+
+async def test_the_case_page_shows_every_clock_in_utc_and_the_plans_time(
+    console: Console,
+) -> None:
+    """Each clock's row: its state (paused while the customer is asked), target, due in
+    UTC and in the plan's calendar's time, elapsed and remaining, as the API reports it."""
+    number = await console.open_case("Clock details")
+    asked = await console.api.bob.post(
+        f"/cases/{number}/request-information", json={"message": "Which browser?"}
+    )
+    assert asked.status_code == 200, asked.text
+    clocks = {
+        c["name"]: c for c in (await console.api.bob.get(f"/cases/{number}")).json()["clocks"]
+    }
+    paused = [name for name, c in clocks.items() if c["state"] == "paused"]
+    assert paused, clocks
+    page = await console.sign_in("bob")
+    await page.goto(f"/console/cases/{number}")
+    table = page.locator(".clock-table")
+    for name, clock in clocks.items():
+        row = table.locator("tbody tr").filter(has=page.get_by_role("rowheader", name=label(name)))
+        await expect(row).to_have_count(1)
+        cells = row.locator("td")
+        await expect(cells.nth(0)).to_contain_text(clock["state"])
+        if clock["due_at"] is not None:
+            due = datetime.fromisoformat(clock["due_at"]).astimezone(UTC)
+            await expect(cells.nth(2)).to_have_text(due.strftime("%Y-%m-%d %H:%M:%S UTC"))
+            # Acme's plan keeps a UTC calendar: the same minute, worded for people.
+            await expect(cells.nth(3)).to_have_text(due.strftime("%a %d %b %Y, %H:%M UTC"))
+    for name in paused:
+        await expect(page.locator(f".clock[data-clock='{name}']")).to_contain_text("paused")
+    await shot(page, "case-clocks-paused")

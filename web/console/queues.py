@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from dataclasses import dataclass
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Request
@@ -11,7 +12,9 @@ from starlette.responses import HTMLResponse, Response
 
 from api import cases
 from api.deps import Offset
-from db.read_model import Organisation
+from db.read_model import Organisation, User
+from models.case import Role
+from policies.format import Catalog
 from web.console.base import PREFIX, QUEUE_ROLES, WebUser, allow, page
 
 router = APIRouter(prefix=PREFIX, include_in_schema=False)
@@ -19,12 +22,38 @@ PAGE_SIZE = 50
 Text = Annotated[str | None, Query(max_length=200)]
 
 
-def _organisations(request: Request) -> list[tuple[str, str]]:
+@dataclass(frozen=True)
+class Choices:
+    """What the filters offer: every organisation, severity and agent, by id and name."""
+
+    organisations: list[tuple[str, str]]
+    severities: list[tuple[str, str]]
+    agents: list[tuple[str, str]]
+
+
+def _choices(request: Request) -> Choices:
     with Session(request.app.state.engine) as session:
-        rows = session.exec(
+        organisations = session.exec(
             select(Organisation.id, Organisation.name).order_by(col(Organisation.name))
         ).all()
-    return [(row[0], row[1]) for row in rows]
+        agents = session.exec(
+            select(User.id, User.name).where(User.role == Role.agent.value).order_by(col(User.id))
+        ).all()
+    catalogs: dict[str, Catalog] = request.app.state.catalogs
+    names: dict[str, set[str]] = {}
+    for catalog in catalogs.values():
+        for level in catalog.severities:
+            names.setdefault(level.id, set()).add(level.name)
+    # A severity id the catalogs name alike shows its name; named apart, its id alone.
+    severities = [
+        (level, next(iter(called)) if len(called) == 1 else level)
+        for level, called in sorted(names.items())
+    ]
+    return Choices(
+        [(row[0], row[1]) for row in organisations],
+        severities,
+        [(row[0], row[1]) for row in agents],
+    )
 
 
 @router.get("/queues/{tier}", response_class=HTMLResponse)
@@ -72,5 +101,5 @@ async def queue(
     }
     if part == "rows":
         return page(request, me, "console/_queue_rows.html", **context)
-    organisations = await asyncio.to_thread(_organisations, request)
-    return page(request, me, "console/queue.html", organisations=organisations, **context)
+    choices = await asyncio.to_thread(_choices, request)
+    return page(request, me, "console/queue.html", choices=choices, **context)
