@@ -106,6 +106,9 @@ class CaseProjection:
             "next_due_at": view.next_due_at,
             "updated_at": view.updated_at,
             "seq": view.seq,
+            "public_changed_at": projected_at
+            if any(fact.public for fact in event.events)
+            else None,
             "view": view.model_dump(mode="json"),
             "projected_at": projected_at,
         }
@@ -179,7 +182,7 @@ class CaseProjection:
 
 
 def _projection_statements(dialect: str) -> tuple[Any, Any, Any]:
-    from sqlalchemy import bindparam, delete
+    from sqlalchemy import bindparam, delete, func
     from sqlalchemy.dialects import postgresql, sqlite
 
     from db.read_model import CaseEventRecord, CaseRecord, ProjectionFailure
@@ -188,12 +191,19 @@ def _projection_statements(dialect: str) -> tuple[Any, Any, Any]:
     events = CaseEventRecord.__table__  # type: ignore[attr-defined]
     insert_events = insert(events).on_conflict_do_nothing(index_elements=["case_number", "seq"])
     cases = CaseRecord.__table__  # type: ignore[attr-defined]
-    upsert = insert(cases).values({name: bindparam(name) for name in (*FIXED, *CHANGING)})
+    upsert = insert(cases).values(
+        {name: bindparam(name) for name in (*FIXED, *CHANGING, "public_changed_at")}
+    )
     # A replayed or late projection (an older seq) changes nothing: events are keyed by
     # (case, seq), and the row only moves forward.
+    changing: dict[str, Any] = {name: upsert.excluded[name] for name in CHANGING}
+    # A batch without a public event keeps the instant the public part last changed.
+    changing["public_changed_at"] = func.coalesce(
+        upsert.excluded.public_changed_at, cases.c.public_changed_at
+    )
     upsert_case = upsert.on_conflict_do_update(
         index_elements=[cases.c.number],
-        set_={name: upsert.excluded[name] for name in CHANGING},
+        set_=changing,
         where=cases.c.seq < upsert.excluded.seq,
     )
     failures = ProjectionFailure.__table__  # type: ignore[attr-defined]

@@ -208,6 +208,9 @@ class CaseRecord(SQLModel, table=True):
     opened_at: datetime = Field(index=True)
     updated_at: datetime
     seq: int
+    # When the projection last wrote an event the case's customer may see: the live feed
+    # pushes their screens only for those (web/live.py).
+    public_changed_at: datetime | None = None
     view: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
     # When the projection last wrote the row (its own clock): the live feed
     # (web/live.py) polls for rows written since it last looked.

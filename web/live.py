@@ -7,6 +7,11 @@ API process, a mail, a timer firing in the worker) reaches the read model first,
 one place sees them all, on either database. The look back overlaps by `OVERLAP` (rows
 committed late with an earlier instant are still found); a (case, seq) already sent is
 not sent again.
+
+Staff screens hear of every change. A customer's hear only of changes they may see (the
+case's `public_changed_at` moved, within the look back): an internal note, an assignment
+or a clock event would otherwise tell them when the support team works on their case, if
+not what it did.
 """
 
 from __future__ import annotations
@@ -37,6 +42,8 @@ class Change:
     organisation: str
     tier: int
     status: str
+    # Whether the part the case's customer sees changed.
+    public: bool = True
 
 
 @dataclass(eq=False)
@@ -53,7 +60,9 @@ class CaseFeed:
         self._subscribers: set[Subscriber] = set()
         self._task: asyncio.Task[None] | None = None
         self._since: datetime | None = None
-        self._sent: dict[int, tuple[int, datetime]] = {}
+        # Per case: the seq last sent, when its public part had last changed then, and
+        # when the row was written.
+        self._sent: dict[int, tuple[int, datetime | None, datetime]] = {}
 
     @contextlib.asynccontextmanager
     async def subscribe(self, organisation: str | None):  # type: ignore[no-untyped-def]
@@ -96,6 +105,7 @@ class CaseFeed:
                     CaseRecord.tier,
                     CaseRecord.status,
                     CaseRecord.projected_at,
+                    CaseRecord.public_changed_at,
                 )
                 .where(col(CaseRecord.projected_at) >= since)
                 .order_by(col(CaseRecord.projected_at))
@@ -103,27 +113,37 @@ class CaseFeed:
             ).all()
         changes = []
         newest = self._since
-        for number, seq, organisation, tier, status, at in rows:
+        for number, seq, organisation, tier, status, at, public_at in rows:
             if at is None:
                 continue
             if at.tzinfo is None:
                 at = at.replace(tzinfo=newest.tzinfo)
+            if public_at is not None and public_at.tzinfo is None:
+                public_at = public_at.replace(tzinfo=newest.tzinfo)
             newest = max(newest, at)
             sent = self._sent.get(number)
             if sent is not None and sent[0] >= seq:
                 continue
-            self._sent[number] = (seq, at)
-            changes.append(Change(number, seq, organisation, tier, status))
+            # Public when it moved within this look back and since the last change sent.
+            public = (
+                public_at is not None
+                and public_at >= since
+                and (sent is None or sent[1] is None or public_at > sent[1])
+            )
+            self._sent[number] = (seq, public_at, at)
+            changes.append(Change(number, seq, organisation, tier, status, public))
         self._since = newest
         # What fell out of the look back cannot come again: forget it.
         horizon = newest - OVERLAP * 2
         if len(self._sent) > BATCH:
-            self._sent = {n: s for n, s in self._sent.items() if s[1] >= horizon}
+            self._sent = {n: s for n, s in self._sent.items() if s[2] >= horizon}
         return changes
 
     def _publish(self, change: Change) -> None:
         for subscriber in list(self._subscribers):
-            if subscriber.organisation not in (None, change.organisation):
+            if subscriber.organisation is not None and (
+                subscriber.organisation != change.organisation or not change.public
+            ):
                 continue
             try:
                 subscriber.queue.put_nowait(change)

@@ -479,13 +479,16 @@ async def test_the_portal_needs_a_session_and_sends_the_consoles_headers(console
         "/portal/cases/new",
         "/portal/notices",
         "/portal/releases",
-        "/portal/kb",
         "/portal/kb/suggest?q=exports",
     ):
         answer = await console.api.anonymous.get(path)
         assert answer.status_code == 303, path
         assert answer.headers["location"].startswith("/console/sign-in?next=")
         assert "default-src 'none'" in answer.headers["content-security-policy"]
+    # The knowledge base's public part is for anyone, with the same headers.
+    public = await console.api.anonymous.get("/portal/kb")
+    assert public.status_code == 200
+    assert "default-src 'none'" in public.headers["content-security-policy"]
     ann = await console.sign_in("ann")
     response = await ann.goto("/portal/notices")
     assert response is not None and response.status == 200

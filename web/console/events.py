@@ -50,12 +50,13 @@ async def events(request: Request, me: WebUser) -> EventSourceResponse:
                     continue
                 if change is None:
                     return  # fell too far behind: the browser reconnects and reloads
-                data = {
+                data: dict[str, object] = {
                     "number": change.number,
-                    "seq": change.seq,
                     "tier": change.tier,
                     "status": change.status,
                 }
+                if organisation is None:  # a customer's screen is not told the count
+                    data["seq"] = change.seq
                 yield ServerSentEvent(data=json.dumps(data), event="case")
 
     return EventSourceResponse(stream(), ping=15, send_timeout=30)
