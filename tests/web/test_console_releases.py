@@ -177,3 +177,23 @@ async def test_the_release_filter_takes_any_status_or_one(console: Console) -> N
     for query, status in (("", 200), ("planned", 200), ("nonsense", 422)):
         response = await page.goto(f"/console/releases?status={query}")
         assert response is not None and response.status == status, query
+
+
+async def test_cancelling_a_release_returns_its_cases_to_tier_3(console: Console) -> None:
+    number = await tier3(console, "Cancelled fix")
+    rex = await console.sign_in("rex")
+    await rex.goto("/console/releases")
+    await rex.get_by_label("Version").fill("7.1")
+    await rex.get_by_label("Kind").select_option("patch")
+    await click(rex, "Plan a release")
+    await rex.get_by_label("Case number").fill(str(number))
+    await click(rex, "Link a case")
+    await expect(rex.locator("#resolved")).to_have_text("0 of 1 linked case resolved")
+    await rex.get_by_label("Reason").fill("The fix moves to 7.2.")
+    await click(rex, "Cancel the release")
+    await expect(rex.locator("#release-status")).to_have_text("cancelled")
+    await expect(rex.locator("#cancelled-reason")).to_have_text("The fix moves to 7.2.")
+    await expect(rex.locator("#main form")).to_have_count(0)
+    await shot(rex, "release-cancelled")
+    case = (await console.api.bob.get(f"/cases/{number}")).json()
+    assert (case["tier"], case["status"], case["release"]) == (3, "tier3", None)
