@@ -20,6 +20,10 @@ from web.render import label
 
 async def test_an_agent_signs_in_and_sees_a_case_opened_through_the_api(console: Console) -> None:
     number = await console.open_case("Exports hang at 99 %")
+    signing_in = await console.page()
+    await signing_in.goto("/console/sign-in")
+    await expect(signing_in.get_by_label("User name")).to_be_visible()
+    await shot(signing_in, "sign-in")
     page = await console.sign_in("bob")
     await expect(page).to_have_url(f"{console.base_url}/console/queues/1")
     row = page.locator(f"tr[data-number='{number}']")

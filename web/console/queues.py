@@ -31,6 +31,18 @@ class Choices:
     agents: list[tuple[str, str]]
 
 
+def severity_names(request: Request) -> dict[str, str]:
+    """Each severity id by name where the loaded catalogs name it alike, else by id."""
+    catalogs: dict[str, Catalog] = request.app.state.catalogs
+    names: dict[str, set[str]] = {}
+    for catalog in catalogs.values():
+        for level in catalog.severities:
+            names.setdefault(level.id, set()).add(level.name)
+    return {
+        level: next(iter(called)) if len(called) == 1 else level for level, called in names.items()
+    }
+
+
 def _choices(request: Request) -> Choices:
     with Session(request.app.state.engine) as session:
         organisations = session.exec(
@@ -39,16 +51,7 @@ def _choices(request: Request) -> Choices:
         agents = session.exec(
             select(User.id, User.name).where(User.role == Role.agent.value).order_by(col(User.id))
         ).all()
-    catalogs: dict[str, Catalog] = request.app.state.catalogs
-    names: dict[str, set[str]] = {}
-    for catalog in catalogs.values():
-        for level in catalog.severities:
-            names.setdefault(level.id, set()).add(level.name)
-    # A severity id the catalogs name alike shows its name; named apart, its id alone.
-    severities = [
-        (level, next(iter(called)) if len(called) == 1 else level)
-        for level, called in sorted(names.items())
-    ]
+    severities = sorted(severity_names(request).items())
     return Choices(
         [(row[0], row[1]) for row in organisations],
         severities,
@@ -98,6 +101,7 @@ async def queue(
         "offset": offset,
         "page_size": PAGE_SIZE,
         "query": query,
+        "severity_names": severity_names(request),
     }
     if part == "rows":
         return page(request, me, "console/_queue_rows.html", **context)
