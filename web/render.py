@@ -72,6 +72,18 @@ def duration(seconds: int | float | None) -> str:
     return f"{sign}{secs}s"
 
 
+def hours(seconds: int | float | None) -> str:
+    """A span of business time: `32h 00m`, `4m 09s`. Never in days, which would read as
+    calendar days (32 business hours are a week of office days, not `1d 8h`)."""
+    if seconds is None:
+        return "—"
+    sign = "-" if seconds < 0 else ""
+    whole_hours, rest = divmod(int(abs(seconds)), 3600)
+    if whole_hours:
+        return f"{sign}{whole_hours}h {rest // 60:02d}m"
+    return duration(seconds)
+
+
 def reasons(errors: Sequence[Any]) -> str:
     """Validation errors (pydantic's or FastAPI's) as one line for a page:
     `contact.email: value is not a valid email address; title: ...`."""
@@ -92,7 +104,9 @@ ENV = Environment(
     trim_blocks=True,
     lstrip_blocks=True,
 )
-ENV.filters.update(instant=instant, local=local, iso=iso, duration=duration, label=label)
+ENV.filters.update(
+    instant=instant, local=local, iso=iso, duration=duration, hours=hours, label=label
+)
 
 
 def render(

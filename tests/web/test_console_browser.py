@@ -350,11 +350,11 @@ async def test_every_agent_action_goes_through_its_form(console: Console) -> Non
     assert kinds.count("tier_escalated") == 2 and "management_escalated" in kinds
 
 
-async def test_management_escalation_is_offered_only_where_the_plan_has_it(
+async def test_management_escalation_and_reopening_are_offered_only_where_the_plan_has_them(
     console: Console,
 ) -> None:
-    """Acme's plan (short-sla:fast) has a chain, Initech's (countdown:twenty) none: the
-    form is not shown where the workflow would refuse it."""
+    """Acme's plan (short-sla:fast) has a chain and a reopen window, Initech's
+    (countdown:twenty) neither: no form is shown where the workflow would refuse it."""
     without = await console.open_case("No chain here", organisation="initech")
     page = await console.sign_in("bob")
     await page.goto(f"/console/cases/{without}")
@@ -363,6 +363,13 @@ async def test_management_escalation_is_offered_only_where_the_plan_has_it(
     with_chain = await console.open_case("A chain here")
     await page.goto(f"/console/cases/{with_chain}")
     await expect(page.locator("#action-management-escalation")).to_have_count(1)
+    for number, forms in ((without, 0), (with_chain, 1)):
+        for action, body in (("resolve", {"summary": "Done"}), ("close", {"reason": "Done"})):
+            done = await console.api.bob.post(f"/cases/{number}/{action}", json=body)
+            assert done.status_code == 200, done.text
+        await page.goto(f"/console/cases/{number}")
+        await expect(page.locator("#case-status")).to_have_attribute("data-status", "closed")
+        await expect(page.locator("#action-reopen")).to_have_count(forms)
 
 
 async def test_the_queue_filters_and_pages(
@@ -437,7 +444,8 @@ async def test_the_case_page_shows_every_clock_in_utc_and_the_plans_time(
         row = table.locator("tbody tr").filter(has=page.get_by_role("rowheader", name=label(name)))
         await expect(row).to_have_count(1)
         cells = row.locator("td")
-        await expect(cells.nth(0)).to_contain_text(clock["state"])
+        state = "no target" if clock["target"] == "unset" else clock["state"]
+        await expect(cells.nth(0)).to_contain_text(state)
         if clock["due_at"] is not None:
             due = datetime.fromisoformat(clock["due_at"]).astimezone(UTC)
             await expect(cells.nth(2)).to_have_text(due.strftime("%Y-%m-%d %H:%M:%S UTC"))

@@ -16,8 +16,8 @@ from api.auth import check_role, check_tier
 from api.deps import CaseNumber
 from api.errors import Conflict, Forbidden, InvalidField, NotFound
 from api.text import SINGLE_LINE, bad_character
-from models.case import CaseView, Role
-from models.commands import RequestManagementEscalation
+from models.case import CaseStatus, CaseView, Role
+from models.commands import ReopenCase, RequestManagementEscalation
 from models.registry import BY_ROUTE, CaseCommandSpec, may_send
 from policies.format import Catalog, PlanSpec
 from policies.plan_snapshot import EscalationTrigger
@@ -104,7 +104,8 @@ def offered(
 ) -> list[CaseCommandSpec]:
     """The actions the user's role and the case's state allow (an agent only in the tiers
     they work), and the plan where it is known: no management escalation the plan does not
-    have, offer the user, or has no level left for (the workflow refuses each anyway)."""
+    have, offer the user, or has no level left for, and no reopening of a closed case on a
+    plan without a reopen window (the workflow refuses each anyway)."""
     role = me.user.role
     if role is Role.agent and view.tier not in me.user.tiers:
         return []
@@ -114,6 +115,12 @@ def offered(
         if may_send(role, spec)
         and view.status in spec.statuses
         and (spec.command is not RequestManagementEscalation or _may_escalate(me, view, plan))
+        and not (
+            spec.command is ReopenCase
+            and view.status is CaseStatus.closed
+            and plan is not None
+            and plan.reopen_window is None
+        )
     ]
 
 
