@@ -6,7 +6,6 @@ the runners, the time-zone data) lives in `runtime`."""
 from __future__ import annotations
 
 import asyncio
-import gc
 import logging
 from concurrent.futures import ThreadPoolExecutor
 
@@ -29,6 +28,7 @@ from runtime import (
     ensure_search_attributes,
     metrics_runtime,
     pin_time_zone_data,
+    tune_gc,
     workflow_runner,
 )
 from settings import Settings, get_settings
@@ -82,25 +82,6 @@ def count_from_zero(runtime: Runtime, settings: Settings) -> None:
         }
     )
     zero_case_counters(meter, load_catalogs(settings.catalog_dir).values())
-
-
-# The cyclic garbage collector's thresholds for a worker: a young collection every
-# 20,000 net allocations rather than 700, an older one after 20 of those rather than 10.
-GC_THRESHOLDS = (20_000, 20, 20)
-
-
-def tune_gc() -> None:
-    """Keep the cyclic garbage collector off the worker's hot path.
-
-    A worker's heap is mostly long-lived: the modules it imported (about 200,000 objects)
-    and the cached workflows. With CPython's defaults a full collection walked all of it
-    every few seconds under load (0.66 s each with 440,000 objects, stalling every
-    workflow task meanwhile) and collections took about 0.5 ms of CPU per case update.
-    What was imported at start is frozen (never collected), and collections run less
-    often; cyclic garbage is still collected, a little later."""
-    gc.collect()
-    gc.freeze()
-    gc.set_threshold(*GC_THRESHOLDS)
 
 
 async def main() -> None:

@@ -33,7 +33,7 @@ from db.read_model import create_schema, make_engine
 from mail.intake import MailIntake
 from observability import logs, metrics, tracing
 from policies.loading import load_catalogs
-from runtime import connect, pin_time_zone_data
+from runtime import connect, pin_time_zone_data, tune_gc
 from settings import Settings, get_settings
 from web import app as web
 from web.live import CaseFeed
@@ -43,7 +43,10 @@ from web.live import CaseFeed
 BODY_LIMIT = 2 * 1024 * 1024
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
+def create_app(settings: Settings | None = None, own_process: bool = False) -> FastAPI:
+    """The API. `own_process`: the app is the process's whole purpose (`uvicorn
+    api.app:app`), so it may set the garbage collector as the worker does once started;
+    an app built in a test or a bench's process leaves that process's collector alone."""
     settings = settings or get_settings()
     settings.check_for_production()  # at import for `uvicorn api.app:app`: before serving
     logs.configure(settings, "api")
@@ -66,6 +69,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.feed = CaseFeed(app.state.engine)
         async with registered(app.state.engine) as instance:
             app.state.instance = instance
+            if own_process:
+                tune_gc()  # what started is long-lived: frozen, collections rarer
             yield
         await app.state.feed.close()
         app.state.engine.dispose()
@@ -110,4 +115,4 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     return app
 
 
-app = create_app()
+app = create_app(own_process=True)

@@ -99,9 +99,8 @@ with workflow.unsafe.imports_passed_through():
     from db.read_model import CaseRecord, make_engine
     from models.case import Actor, Role, case_workflow_id
     from models.commands import AddInternalNote
-    from runtime import workflow_runner
+    from runtime import tune_gc, workflow_runner
     from settings import embedded_sqlite_flags
-    from worker import tune_gc
     from workflows.case import execute_command
     from workflows.search_attributes import dev_server_flags
 
@@ -181,7 +180,7 @@ async def serve_peer_worker(address: str, task_queue: str) -> None:
         activities=[noop],
         workflow_runner=workflow_runner(),
     )
-    tune_gc()  # the collector settings worker.py runs with
+    tune_gc()  # the collector settings worker.py and the API run with
     print(f"worker polling {task_queue}", file=sys.stderr, flush=True)
     await worker.run()
 
