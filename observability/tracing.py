@@ -10,7 +10,6 @@ OpenTelemetry lets a process set its global provider only once.
 from __future__ import annotations
 
 import random
-import re
 import weakref
 from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any
@@ -117,22 +116,24 @@ def instrument_app(app: FastAPI, settings: Settings) -> None:
         _sample_before_instrumenting(app, _sample_ratio)
 
 
-# A one-time link's token in a query (/console/welcome?token=...): whoever reads the
-# traces could otherwise use an unused link, as with the access log (web.links).
-_TOKEN_IN_QUERY = re.compile(r"((?:^|[?&])token=)[^&#\s]+")
+# The attributes the instrumentation sets from a request's URL, query included.
 _URL_ATTRIBUTES = ("http.url", "http.target", "url.full", "url.query")
 
 
 def _redact_link_tokens(span: Any, scope: dict[str, Any]) -> None:
-    """The instrumentation's hook at a request's span start: every attribute it set from
-    the query keeps the link's token out."""
+    """The instrumentation's hook at a request's span start: a one-time link's token in
+    the query (/console/welcome?token=...) is redacted from every attribute the URL set,
+    as the log lines redact it (`observability.logs.redact`): whoever reads the traces
+    could otherwise use an unused link."""
     if b"token=" not in scope.get("query_string", b"") or not span.is_recording():
         return
+    from observability.logs import redact  # logs imports this module
+
     attributes = getattr(span, "attributes", None) or {}
     for name in _URL_ATTRIBUTES:
         value = attributes.get(name)
         if isinstance(value, str):
-            span.set_attribute(name, _TOKEN_IN_QUERY.sub(r"\1[redacted]", value))
+            span.set_attribute(name, redact(value))
 
 
 def _sample_before_instrumenting(app: FastAPI, ratio: float) -> None:

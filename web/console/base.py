@@ -73,15 +73,20 @@ def sign_in_url(next_path: str) -> str:
 LIVE_PARTS = frozenset({"rows", "live", "actions"})
 
 
-async def web_user(request: Request) -> sessions.WebPrincipal:
+async def signed_in(request: Request) -> sessions.WebPrincipal | None:
+    """The request's session's user, or None without a (live) session."""
     import asyncio
 
     settings: Settings = request.app.state.settings
     cookie = request.cookies.get(sessions.COOKIE)
     touch = request.query_params.get("part") not in LIVE_PARTS
-    found = await asyncio.to_thread(
+    return await asyncio.to_thread(
         sessions.lookup, request.app.state.engine, settings, cookie, touch
     )
+
+
+async def web_user(request: Request) -> sessions.WebPrincipal:
+    found = await signed_in(request)
     if found is None:
         target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
         raise SignInNeeded(target if request.method == "GET" else PREFIX)

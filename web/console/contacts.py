@@ -23,6 +23,7 @@ from db.read_model import Organisation, User, utcnow
 from models.case import Role
 from web import links, security
 from web.console.base import CONTACT_KEEPERS, PREFIX, WebUser, allow, page
+from web.sessions import WebPrincipal
 
 router = APIRouter(prefix=f"{PREFIX}/contacts", include_in_schema=False)
 PAGE_SIZE = 50
@@ -101,7 +102,7 @@ def _customer(engine: Engine, user_id: str) -> None:
 
 async def _page(
     request: Request,
-    me: object,
+    me: WebPrincipal,
     organisation: str | None,
     offset: int,
     status_code: int = 200,
@@ -114,7 +115,7 @@ async def _page(
     settings = request.app.state.settings
     return page(
         request,
-        me,  # type: ignore[arg-type]
+        me,
         "console/contacts.html",
         status_code,
         contacts=found,

@@ -43,7 +43,7 @@ def severity_names(request: Request) -> dict[str, str]:
     }
 
 
-def _choices(request: Request) -> Choices:
+def _choices(request: Request, names: dict[str, str]) -> Choices:
     with Session(request.app.state.engine) as session:
         organisations = session.exec(
             select(Organisation.id, Organisation.name).order_by(col(Organisation.name))
@@ -51,10 +51,9 @@ def _choices(request: Request) -> Choices:
         agents = session.exec(
             select(User.id, User.name).where(User.role == Role.agent.value).order_by(col(User.id))
         ).all()
-    severities = sorted(severity_names(request).items())
     return Choices(
         [(row[0], row[1]) for row in organisations],
-        severities,
+        sorted(names.items()),
         [(row[0], row[1]) for row in agents],
     )
 
@@ -105,5 +104,5 @@ async def queue(
     }
     if part == "rows":
         return page(request, me, "console/_queue_rows.html", **context)
-    choices = await asyncio.to_thread(_choices, request)
+    choices = await asyncio.to_thread(_choices, request, context["severity_names"])
     return page(request, me, "console/queue.html", choices=choices, **context)

@@ -17,8 +17,7 @@ from api.errors import Forbidden, NotFound
 from db.read_model import Organisation
 from models.case import Role
 from policies.format import Catalog
-from web import sessions
-from web.console.base import WebUser
+from web.console.base import WebUser, signed_in
 from web.render import render
 from web.sessions import WebPrincipal
 
@@ -89,9 +88,7 @@ CustomerDep = Annotated[Customer, Depends(customer)]
 async def reader(request: Request) -> Customer | None:
     """The signed-in customer, or None for a visitor without a session (the knowledge
     base's public articles are for anyone); staff are refused as by `customer`."""
-    settings = request.app.state.settings
-    cookie = request.cookies.get(sessions.COOKIE)
-    found = await asyncio.to_thread(sessions.lookup, request.app.state.engine, settings, cookie)
+    found = await signed_in(request)
     if found is None:
         return None
     return await customer(request, found)
