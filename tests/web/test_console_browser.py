@@ -6,6 +6,7 @@ import re
 import threading
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
 
 import pytest
 from playwright.async_api import Page, expect
@@ -425,32 +426,42 @@ async def test_the_queue_filters_and_pages(
 async def test_the_case_page_shows_every_clock_in_utc_and_the_plans_time(
     console: Console,
 ) -> None:
-    """Each clock's row: its state (paused while the customer is asked), target, due in
-    UTC and in the plan's calendar's time, elapsed and remaining, as the API reports it."""
+    """Each clock's row: its state, target, due in UTC and in the plan's calendar's time
+    while it runs, elapsed and remaining, as the API reports it; paused while the customer
+    is asked."""
     number = await console.open_case("Clock details")
+    page = await console.sign_in("bob")
+    table = page.locator(".clock-table")
+
+    async def rows_match() -> dict[str, Any]:
+        case = (await console.api.bob.get(f"/cases/{number}")).json()
+        clocks: dict[str, Any] = {c["name"]: c for c in case["clocks"]}
+        await page.goto(f"/console/cases/{number}")
+        for name, clock in clocks.items():
+            row = table.locator("tbody tr").filter(
+                has=page.get_by_role("rowheader", name=label(name))
+            )
+            await expect(row).to_have_count(1)
+            cells = row.locator("td")
+            state = "no target" if clock["target"] == "unset" else clock["state"]
+            await expect(cells.nth(0)).to_contain_text(state)
+            if clock["due_at"] is not None:
+                due = datetime.fromisoformat(clock["due_at"]).astimezone(UTC)
+                await expect(cells.nth(2)).to_have_text(due.strftime("%Y-%m-%d %H:%M:%S UTC"))
+                # Acme's plan keeps a UTC calendar: the same minute, worded for people.
+                await expect(cells.nth(3)).to_have_text(due.strftime("%a %d %b %Y, %H:%M UTC"))
+        return clocks
+
+    running = await rows_match()
+    assert [name for name, c in running.items() if c["due_at"] is not None], running
+    await shot(page, "case-clocks-running")
     asked = await console.api.bob.post(
         f"/cases/{number}/request-information", json={"message": "Which browser?"}
     )
     assert asked.status_code == 200, asked.text
-    clocks = {
-        c["name"]: c for c in (await console.api.bob.get(f"/cases/{number}")).json()["clocks"]
-    }
+    clocks = await rows_match()
     paused = [name for name, c in clocks.items() if c["state"] == "paused"]
     assert paused, clocks
-    page = await console.sign_in("bob")
-    await page.goto(f"/console/cases/{number}")
-    table = page.locator(".clock-table")
-    for name, clock in clocks.items():
-        row = table.locator("tbody tr").filter(has=page.get_by_role("rowheader", name=label(name)))
-        await expect(row).to_have_count(1)
-        cells = row.locator("td")
-        state = "no target" if clock["target"] == "unset" else clock["state"]
-        await expect(cells.nth(0)).to_contain_text(state)
-        if clock["due_at"] is not None:
-            due = datetime.fromisoformat(clock["due_at"]).astimezone(UTC)
-            await expect(cells.nth(2)).to_have_text(due.strftime("%Y-%m-%d %H:%M:%S UTC"))
-            # Acme's plan keeps a UTC calendar: the same minute, worded for people.
-            await expect(cells.nth(3)).to_have_text(due.strftime("%a %d %b %Y, %H:%M UTC"))
     for name in paused:
         await expect(page.locator(f".clock[data-clock='{name}']")).to_contain_text("paused")
     await shot(page, "case-clocks-paused")
