@@ -8,6 +8,7 @@ stops the stack. Ctrl-C (or SIGTERM) stops all three, newest first.
 
 from __future__ import annotations
 
+import errno
 import os
 import signal
 import socket
@@ -247,6 +248,55 @@ def listening(host: str, port: int) -> bool:
         return sock.connect_ex((host, port)) == 0
 
 
+def ports_to_serve(settings: Settings, catcher: bool) -> list[tuple[str, str, int]]:
+    """Every (setting, host, port) the stack is about to listen on."""
+    ports = [
+        ("API_PORT", settings.api_host, settings.api_port),
+        ("INBOUND_SMTP_PORT", settings.inbound_smtp_host, settings.inbound_smtp_port),
+    ]
+    if settings.temporal_address is None:
+        ports += [
+            ("EMBEDDED_TEMPORAL_PORT", "127.0.0.1", settings.embedded_temporal_port),
+            ("EMBEDDED_TEMPORAL_UI_PORT", "127.0.0.1", settings.embedded_temporal_ui_port),
+        ]
+    if catcher:
+        ports.append(("MAIL_CATCHER_PORT", settings.mail_catcher_host, settings.mail_catcher_port))
+    if settings.worker_metrics_port:
+        ports.append(
+            ("WORKER_METRICS_PORT", settings.worker_metrics_host, settings.worker_metrics_port)
+        )
+    if settings.mail_metrics_port:
+        ports.append(("MAIL_METRICS_PORT", settings.mail_metrics_host, settings.mail_metrics_port))
+    return ports
+
+
+def in_use(host: str, port: int) -> bool:
+    """Whether something already listens on host:port (binding as a server would, so a
+    port that only has connections closing on it counts as free)."""
+    with socket.socket() as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError as err:
+            return err.errno == errno.EADDRINUSE
+    return False
+
+
+def refuse_busy_ports(settings: Settings, catcher: bool) -> None:
+    """Stop before starting anything when a port the stack needs is taken, naming the
+    setting that moves it (the usual cause: Tierline is already running)."""
+    busy = [
+        f"{host}:{port} ({name})"
+        for name, host, port in ports_to_serve(settings, catcher)
+        if in_use(host, port)
+    ]
+    if busy:
+        raise SystemExit(
+            f"already in use: {', '.join(busy)}. Is Tierline already running? "
+            "Stop it, or set the named variable to another port."
+        )
+
+
 def wait_for_port(host: str, port: int, process: subprocess.Popen[bytes], timeout: float) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -293,6 +343,7 @@ def stop(processes: list[subprocess.Popen[bytes]]) -> None:
 def run_stack() -> None:
     settings = get_settings()
     settings.check_for_production()  # refuse before starting anything, not in each child
+    refuse_busy_ports(settings, uses_catcher(settings))
     settings.var_dir.mkdir(parents=True, exist_ok=True)
     supervisor = Supervisor(ROOT, {**os.environ, "PYTHONPATH": str(ROOT)})
     previous = signal.signal(signal.SIGTERM, supervisor.interrupt)

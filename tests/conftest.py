@@ -7,6 +7,7 @@ import contextlib
 import functools
 import logging
 import os
+import random
 import socket
 import sys
 import threading
@@ -287,11 +288,31 @@ async def running(worker: Worker) -> AsyncIterator[Worker]:
             )
 
 
+def _ephemeral_low() -> int:
+    with contextlib.suppress(OSError, ValueError):
+        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    return 32768
+
+
+_PORTS = random.Random()
+
+
 def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
+    """A port free right now, for a process started later to listen on. It is picked below
+    the kernel's ephemeral range: a port the kernel handed out for binding to 0 could be
+    handed out again in between, to whatever binds to 0 next (the Temporal dev server
+    picks its metrics and internal ports so, and once took a worker's metrics port)."""
+    low = _ephemeral_low()
+    for _ in range(200):
+        port = _PORTS.randrange(10000, low) if low > 11000 else 0
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            chosen: int = sock.getsockname()[1]
+            return chosen
+    raise RuntimeError("no free port below the ephemeral range")
 
 
 async def serve(

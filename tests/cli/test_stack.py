@@ -8,6 +8,7 @@ import json
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -232,27 +233,32 @@ class Stack:
         return self.process.wait(timeout=60)
 
 
-@pytest.fixture
-def stack(tmp_path: Path) -> Iterator[Stack]:
-    var_dir = tmp_path / "var"
-    api_port = free_port()
-    inbound_smtp_port = free_port()
+def stack_env(var_dir: Path) -> dict[str, str]:
+    """The environment of a stack of its own: its own directory and free ports."""
     # Nothing of the caller's configuration may point the stack at another cluster or
     # database; WORKFLOW_SANDBOX, set for every test's worker, is the one setting kept.
     settings = {name.upper() for name in Settings.model_fields} - {"WORKFLOW_SANDBOX"}
     env = {key: value for key, value in os.environ.items() if key.upper() not in settings}
-    env |= {
+    return env | {
         "VAR_DIR": str(var_dir),
-        "API_PORT": str(api_port),
+        "API_PORT": str(free_port()),
         "EMBEDDED_TEMPORAL_PORT": str(free_port()),
         "EMBEDDED_TEMPORAL_UI_PORT": str(free_port()),
-        "INBOUND_SMTP_PORT": str(inbound_smtp_port),
+        "INBOUND_SMTP_PORT": str(free_port()),
         "MAIL_CATCHER_PORT": str(free_port()),
         "WORKER_METRICS_PORT": str(free_port()),
         "MAIL_METRICS_PORT": str(free_port()),
         "COLUMNS": "200",
         "PYTHONUNBUFFERED": "1",
     }
+
+
+@pytest.fixture
+def stack(tmp_path: Path) -> Iterator[Stack]:
+    var_dir = tmp_path / "var"
+    env = stack_env(var_dir)
+    api_port = int(env["API_PORT"])
+    inbound_smtp_port = int(env["INBOUND_SMTP_PORT"])
     log_file = tmp_path / "stack.log"
     with log_file.open("wb") as out:
         process = subprocess.Popen(
@@ -314,6 +320,28 @@ def assert_stops_cleanly(stack: Stack) -> None:
     assert stack.stop() == 0, stack.log()
     assert "stopped; cases and timers are kept in" in stack.log()
     assert stack.processes() == []
+
+
+@pytest.mark.parametrize("setting", ["API_PORT", "WORKER_METRICS_PORT"])
+def test_a_port_in_use_stops_the_stack_before_it_starts_anything(
+    tmp_path: Path, setting: str
+) -> None:
+    env = stack_env(tmp_path / "var")
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", int(env[setting])))
+        taken.listen()
+        ran = subprocess.run(
+            [str(VENV_BIN / "tierline"), "run"],
+            cwd=tmp_path,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    assert ran.returncode != 0
+    assert f"127.0.0.1:{env[setting]} ({setting})" in ran.stderr
+    assert "started" not in ran.stdout + ran.stderr
+    assert not (tmp_path / "var").exists()
 
 
 def test_a_killed_worker_is_restarted_and_cases_still_open(stack: Stack) -> None:
