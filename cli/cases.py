@@ -97,7 +97,11 @@ def show(ctx: typer.Context, number: Number, as_json: JsonFlag = False) -> None:
         ("updated", utc(view["updated_at"])),
         ("next due", utc(view["next_due_at"])),
     ]
-    for key, label in (("resolved_at", "resolved"), ("closed_at", "closed")):
+    for key, label in (
+        ("resolved_at", "resolved"),
+        ("closed_at", "closed"),
+        ("reopen_until", "reopen until"),
+    ):
         if view.get(key):
             rows.append((label, utc(view[key])))
     for key, label in (

@@ -207,6 +207,11 @@ class CaseView(BaseModel):
     breached: bool
     resolved_at: datetime | None
     closed_at: datetime | None
+    reopen_until: datetime | None = Field(
+        default=None,
+        description="While the case is closed: until when it may be reopened (none: it may "
+        "not be, or the view was recorded before this field existed)",
+    )
     resolution_summary: str | None
     exclusion: str | None
     release: str | None

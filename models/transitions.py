@@ -539,6 +539,7 @@ def view(state: CaseState, now: datetime) -> CaseView:
         breached=any(clock.breached for clock in state.clocks.values()),
         resolved_at=state.resolved_at,
         closed_at=state.closed_at,
+        reopen_until=reopen_deadline(state),
         resolution_summary=state.resolution_summary,
         exclusion=state.exclusion,
         release=state.release,

@@ -3,7 +3,7 @@ console and the portal alike."""
 
 from __future__ import annotations
 
-from datetime import datetime, tzinfo
+from datetime import UTC, datetime, tzinfo
 
 from models.case import ClockView
 from policies.business_time import parse_zone
@@ -35,3 +35,12 @@ def due_local_words(clock: ClockView, zone: tzinfo | None) -> str:
     if zone is not None and clock.due_at.astimezone(zone).utcoffset() == local.utcoffset():
         local = clock.due_at.astimezone(zone)
     return wall(local)
+
+
+def local_words(moment: datetime | None, zone: tzinfo | None) -> str:
+    """An instant as people in the plan's calendar read it (in UTC where that is unknown)."""
+    if moment is None:
+        return "—"
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return wall(moment.astimezone(zone) if zone is not None else moment)

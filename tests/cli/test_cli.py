@@ -252,3 +252,27 @@ async def test_releases_list(cli: Cli) -> None:
     assert "1-1 of 1" in listed.stdout
     shipped = await cli("bob", "releases", "list", "--status", "shipped", "--json")
     assert json.loads(shipped.stdout)["total"] == 0
+
+
+async def test_a_closed_case_shows_until_when_it_may_be_reopened(cli: Cli) -> None:
+    number = await open_case(cli)
+    resolved = await cli(
+        "bob",
+        "cases",
+        "resolve",
+        str(number),
+        "--summary",
+        "Index rebuilt",
+        "--rca",
+        "A full disk",
+    )
+    assert resolved.exit_code == 0, resolved.output
+    closed = await cli("bob", "cases", "close", str(number), "--reason", "Confirmed by phone")
+    assert closed.exit_code == 0, closed.output
+    view = json.loads((await cli("bob", "cases", "show", str(number), "--json")).stdout)
+    assert view["status"] == "closed" and view["reopen_until"] > view["closed_at"]
+    shown = await cli("bob", "cases", "show", str(number))
+    rows = [line for line in shown.stdout.splitlines() if "reopen until" in line]
+    assert len(rows) == 1, shown.stdout
+    until = view["reopen_until"].replace("T", " ").removesuffix("Z")[:16]
+    assert until in rows[0], (until, rows[0])

@@ -744,3 +744,12 @@ def test_a_response_records_the_article_it_points_to_and_none_without() -> None:
     assert [f.data for f in responded] == [{"article": 7}]
     # A response without one keeps the shape recorded in every history before articles.
     assert [f.data for f in without if f.kind == "responded"] == [{}]
+
+
+def test_a_closed_case_shows_until_when_it_may_be_reopened() -> None:
+    # The deadline the view shows is the one the reopen rule enforces (16:02, see above).
+    at = OPENED + timedelta(hours=3)
+    assert transitions.view(closed(), at).reopen_until == datetime(2026, 11, 20, 16, 2, tzinfo=UTC)
+    assert transitions.view(resolved(), at).reopen_until is None  # reopening needs no window
+    assert transitions.view(office(RESOLVE, CLOSE), at).reopen_until is None  # no window
+    assert transitions.view(apply(closed(), REOPEN), at).reopen_until is None

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 import threading
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -12,11 +12,14 @@ import pytest
 from playwright.async_api import Page, expect
 
 from api.actions import ACTIONS
-from models.case import Role
-from models.registry import may_send
+from api.auth import Principal
+from models.case import CaseView, Role
+from models.registry import BY_ROUTE, may_send
 from tests.web.conftest import Console, shot
 from web.console import queues
-from web.render import label
+from web.console.cases import offered
+from web.render import iso, label
+from web.sessions import WebPrincipal
 
 
 async def test_an_agent_signs_in_and_sees_a_case_opened_through_the_api(console: Console) -> None:
@@ -371,6 +374,31 @@ async def test_management_escalation_and_reopening_are_offered_only_where_the_pl
         await page.goto(f"/console/cases/{number}")
         await expect(page.locator("#case-status")).to_have_attribute("data-status", "closed")
         await expect(page.locator("#action-reopen")).to_have_count(forms)
+        # The window's end is shown where there is one, as the workflow worked it out.
+        until = (await console.api.bob.get(f"/cases/{number}")).json()["reopen_until"]
+        assert (until is not None) == bool(forms), until
+        shown = page.locator("#reopen-until time")
+        await expect(shown).to_have_count(forms)
+        if until is not None:
+            await expect(shown).to_have_attribute("datetime", iso(datetime.fromisoformat(until)))
+
+
+async def test_reopening_is_no_longer_offered_once_the_window_has_ended(
+    console: Console,
+) -> None:
+    number = await console.open_case("Closed a while ago")
+    for action, body in (("resolve", {"summary": "Done"}), ("close", {"reason": "Done"})):
+        assert (await console.api.bob.post(f"/cases/{number}/{action}", json=body)).is_success
+    view = CaseView.model_validate((await console.api.bob.get(f"/cases/{number}")).json())
+    assert view.reopen_until is not None and view.closed_at is not None
+    assert view.reopen_until > view.closed_at  # the fast plan's hour
+    ann = WebPrincipal(
+        Principal(id="ann", role=Role.customer, organisation="acme"), "Ann", "csrf", "digest"
+    )
+    reopen = BY_ROUTE["reopen"]
+    # The plan is not consulted: the view's own deadline decides, to the second.
+    assert reopen in offered(ann, view, None, now=view.reopen_until)
+    assert reopen not in offered(ann, view, None, now=view.reopen_until + timedelta(seconds=1))
 
 
 async def test_the_queue_filters_and_pages(

@@ -16,6 +16,7 @@ from playwright.async_api import FilePayload, Page, expect
 
 from tests.web.conftest import Console, shot
 from web.links import RedactLinkTokens
+from web.render import iso
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
 
@@ -278,6 +279,11 @@ async def test_a_customer_replies_escalates_and_confirms_without_internal_notes(
     await expect(ann.locator("#action-reopen")).to_be_visible()
     case = (await console.api.bob.get(f"/cases/{number}")).json()
     assert case["status"] == "closed"
+    # Until when: the workflow's deadline, in the plan's calendar (the fast plan's is UTC).
+    until = datetime.fromisoformat(case["reopen_until"])
+    shown = ann.locator("#reopen-until time")
+    await expect(shown).to_have_attribute("datetime", iso(until))
+    await expect(shown).to_contain_text(f"{until.astimezone(UTC):%d %b %Y, %H:%M} UTC")
     timeline = (await console.api.bob.get(f"/cases/{number}/timeline")).json()
     confirmed = [e for e in timeline if e["kind"] == "confirmed"]
     assert [(e["actor_id"], e["reason"]) for e in confirmed] == [("ann", "Works now, thanks.")]

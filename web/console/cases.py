@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
@@ -100,12 +101,13 @@ def _has_plan(catalog: Catalog, view: CaseView) -> bool:
 
 
 def offered(
-    me: WebPrincipal, view: CaseView, plan: PlanSpec | None = None
+    me: WebPrincipal, view: CaseView, plan: PlanSpec | None = None, now: datetime | None = None
 ) -> list[CaseCommandSpec]:
     """The actions the user's role and the case's state allow (an agent only in the tiers
     they work), and the plan where it is known: no management escalation the plan does not
     have, offer the user, or has no level left for, and no reopening of a closed case on a
-    plan without a reopen window (the workflow refuses each anyway)."""
+    plan without a reopen window or after its window ended (the workflow refuses each
+    anyway)."""
     role = me.user.role
     if role is Role.agent and view.tier not in me.user.tiers:
         return []
@@ -115,13 +117,17 @@ def offered(
         if may_send(role, spec)
         and view.status in spec.statuses
         and (spec.command is not RequestManagementEscalation or _may_escalate(me, view, plan))
-        and not (
-            spec.command is ReopenCase
-            and view.status is CaseStatus.closed
-            and plan is not None
-            and plan.reopen_window is None
-        )
+        and (spec.command is not ReopenCase or _may_reopen(view, plan, now or datetime.now(UTC)))
     ]
+
+
+def _may_reopen(view: CaseView, plan: PlanSpec | None, now: datetime) -> bool:
+    if view.status is not CaseStatus.closed:
+        return True
+    if plan is not None and plan.reopen_window is None:
+        return False
+    # A view recorded before `reopen_until` existed has none: the workflow decides.
+    return view.reopen_until is None or now <= view.reopen_until
 
 
 def _may_escalate(me: WebPrincipal, view: CaseView, plan: PlanSpec | None) -> bool:

@@ -26,7 +26,7 @@ from models.commands import CustomerReply
 from models.registry import BY_ROUTE, CaseCommandSpec, EventKind
 from policies.format import Catalog
 from web import render, security
-from web.clocks import due_local_words, plan_zone
+from web.clocks import due_local_words, local_words, plan_zone
 from web.console.cases import LONG_TEXT, Field, offered
 from web.portal import attachments
 from web.portal.base import PREFIX, Customer, CustomerDep, catalog_of, page
@@ -149,7 +149,8 @@ async def _case_page(
     plan = None
     if catalog is not None and any(p.id == view.plan_id for p in catalog.plans):
         plan = catalog.plan(view.plan_id)
-    specs = offered(who.web, view, plan)
+    allowed = offered(who.web, view, plan)
+    specs = list(allowed)
     if failed is not None and failed in BY_ROUTE and BY_ROUTE[failed] not in specs:
         # The refused form stays on screen with its reason, though the case moved on.
         specs.insert(0, BY_ROUTE[failed])
@@ -194,7 +195,9 @@ async def _case_page(
         catalog=catalog,
         plan=plan,
         forms=forms,
-        offered=",".join(spec.route or "" for spec in offered(who.web, view, plan)),
+        offered=",".join(spec.route or "" for spec in allowed),
+        reopen_until=local_words(view.reopen_until, zone),
+        may_reopen=BY_ROUTE["reopen"] in allowed,
         settings=request.app.state.settings,
     )
 
