@@ -7,7 +7,9 @@ from datetime import UTC, datetime, tzinfo
 
 from models.case import ClockView
 from policies.business_time import parse_zone
+from policies.durations import DurationError, parse_duration
 from policies.format import Catalog, PolicyError
+from policies.snapshot import TimeBasis
 from web.render import wall
 
 
@@ -44,3 +46,35 @@ def local_words(moment: datetime | None, zone: tzinfo | None) -> str:
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
     return wall(moment.astimezone(zone) if zone is not None else moment)
+
+
+def spoken(seconds: int) -> str:
+    """`40 minutes`, `8 hours`, `1 day 2 hours`."""
+    parts = []
+    for size, unit in ((86400, "day"), (3600, "hour"), (60, "minute"), (1, "second")):
+        count, seconds = divmod(seconds, size)
+        if count:
+            parts.append(f"{count} {unit}{'' if count == 1 else 's'}")
+    return " ".join(parts[:2]) or "0 seconds"
+
+
+def target_words(text: str) -> str:
+    """A target as the plan words it (`30 minutes`, `1 business day`); an ISO 8601
+    duration (`PT40M`) spelled out, and no target said so."""
+    if text in ("", "unset"):
+        return "no commitment"
+    if text == "best_effort":
+        return "best effort"
+    if not text.strip().lower().startswith(("p", "business p")):
+        return text
+    try:
+        duration = parse_duration(text)
+    except DurationError:
+        return text
+    said = spoken(duration.seconds) if duration.seconds else ""
+    if duration.business_days:
+        days = f"{duration.business_days} business day{'' if duration.business_days == 1 else 's'}"
+        said = f"{days} {said}".strip()
+    elif duration.basis is TimeBasis.business:
+        said = f"{said} of business time"
+    return said

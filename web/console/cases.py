@@ -23,7 +23,7 @@ from models.registry import BY_ROUTE, CaseCommandSpec, may_send
 from policies.format import Catalog, PlanSpec
 from policies.plan_snapshot import EscalationTrigger
 from web import render, security
-from web.clocks import due_local_words, plan_zone
+from web.clocks import due_local_words, plan_zone, target_words
 from web.console.base import PREFIX, STAFF, WebUser, allow, page
 from web.sessions import WebPrincipal
 
@@ -187,6 +187,7 @@ async def _case_page(
         # The plan's calendar without the organisation's add-ons: the zone names the
         # instant only where its offset is the case's own (web.clocks).
         due_local={c.name.value: due_local_words(c, zone) for c in view.clocks},
+        targets={c.name.value: target_words(c.target) for c in view.clocks},
         severity_name=next(
             (s.name for s in catalog.severities if s.id == view.severity), view.severity
         )

@@ -26,12 +26,11 @@ from models.commands import CustomerReply
 from models.registry import BY_ROUTE, CaseCommandSpec, EventKind
 from policies.format import Catalog
 from web import render, security
-from web.clocks import due_local_words, local_words, plan_zone
+from web.clocks import due_local_words, local_words, plan_zone, target_words
 from web.console.cases import LONG_TEXT, Field, offered
 from web.portal import attachments
 from web.portal.base import PREFIX, Customer, CustomerDep, catalog_of, page
 from web.portal.kb import article_titles
-from web.portal.promises import words
 
 router = APIRouter(prefix=PREFIX, include_in_schema=False)
 PAGE_SIZE = 25
@@ -179,7 +178,7 @@ async def _case_page(
     shown: list[ClockView] = [c for c in view.clocks if c.name in CUSTOMER_CLOCKS]
     zone = plan_zone(catalog, view.plan_id, who.organisation.addons)
     due_local = {c.name.value: due_local_words(c, zone) for c in shown}
-    targets = {c.name.value: words(c.target) for c in shown}
+    targets = {c.name.value: target_words(c.target) for c in shown}
     return page(
         request,
         who,

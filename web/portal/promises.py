@@ -15,9 +15,9 @@ from models import clocks
 from models.clocks import Clock, ClockName
 from models.quota import quota_workflow_id
 from policies.business_time import compile_calendar
-from policies.durations import DurationError, parse_duration
 from policies.plan_snapshot import PlanSnapshot, SeverityLevel
-from policies.snapshot import Target, TimeBasis
+from policies.snapshot import Target
+from web.clocks import spoken, target_words
 from web.render import wall
 from workflows.quota import QuotaWorkflow
 
@@ -54,44 +54,12 @@ class Quota:
         return None if self.used is None else max(self.limit - self.used, 0)
 
 
-def _spoken(seconds: int) -> str:
-    """`40 minutes`, `8 hours`, `1 day 2 hours`."""
-    parts = []
-    for size, unit in ((86400, "day"), (3600, "hour"), (60, "minute"), (1, "second")):
-        count, seconds = divmod(seconds, size)
-        if count:
-            parts.append(f"{count} {unit}{'' if count == 1 else 's'}")
-    return " ".join(parts[:2]) or "0 seconds"
-
-
-def words(text: str) -> str:
-    """A target as the plan words it (`30 minutes`, `1 business day`); an ISO 8601
-    duration (`PT40M`) spelled out, and no target said so."""
-    if text in ("", "unset"):
-        return "no commitment"
-    if text == "best_effort":
-        return "best effort"
-    if not text.strip().lower().startswith(("p", "business p")):
-        return text
-    try:
-        duration = parse_duration(text)
-    except DurationError:
-        return text
-    spoken = _spoken(duration.seconds) if duration.seconds else ""
-    if duration.business_days:
-        days = f"{duration.business_days} business day{'' if duration.business_days == 1 else 's'}"
-        spoken = f"{days} {spoken}".strip()
-    elif duration.basis is TimeBasis.business:
-        spoken = f"{spoken} of business time"
-    return spoken
-
-
 def wording(target: Target) -> str:
     if target.kind == "best_effort":
         return target.text or "best effort"
     if target.kind != "set" or target.seconds is None:
         return target.text or "no commitment"
-    return words(target.text or "") if target.text else _spoken(target.seconds)
+    return target_words(target.text or "") if target.text else spoken(target.seconds)
 
 
 def promises(plan: PlanSnapshot, now: datetime) -> list[SeverityChoice]:
