@@ -2,19 +2,31 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
+import smtplib
 import threading
 from datetime import UTC, datetime, timedelta
+from email.message import EmailMessage
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
 import pytest
 from playwright.async_api import Page, expect
+from sqlalchemy import Engine
+from temporalio.client import Client
 
 from api.actions import ACTIONS
 from api.auth import Principal
+from api.limits import KeyedLimiter
+from mail.gateway import serve as serve_mail
+from mail.intake import MailIntake
 from models.case import CaseView, Role
 from models.registry import BY_ROUTE, may_send
+from policies.loading import load_catalogs
+from settings import Settings
+from tests.conftest import free_port
 from tests.web.conftest import Console, shot
 from web.console import queues
 from web.console.cases import offered
@@ -63,6 +75,62 @@ async def test_a_second_screen_sees_an_action_without_reloading(console: Console
     for page in (second, queue):
         assert await page.evaluate("window.notReloaded") is True
     await shot(second, "case-live")
+
+
+async def test_a_customers_mail_reaches_the_open_screens_of_agent_and_customer(
+    console: Console,
+    dev_client: Client,
+    read_model: Engine,
+    task_queue: str,
+    catalog_dir: Path,
+    tmp_path: Path,
+) -> None:
+    """The e-mail door goes through the same read model as the screens: a reply by mail
+    (real SMTP into the gateway) shows on the agent's case page and on the customer's
+    portal page, neither reloaded."""
+    settings = Settings(
+        var_dir=tmp_path / "gateway",
+        catalog_dir=catalog_dir,
+        temporal_task_queue=task_queue,
+        webhook_secret="web-mail-test",
+    )
+    intake = MailIntake(
+        read_model, dev_client, settings, load_catalogs(catalog_dir), KeyedLimiter()
+    )
+    port = free_port()
+    server, processor = await serve_mail(intake, "127.0.0.1", port)
+    try:
+        number = await console.open_case("Exports hang")
+        bob = await console.sign_in("bob")
+        await bob.goto(f"/console/cases/{number}")
+        ann = await console.sign_in("ann")
+        await ann.goto(f"/portal/cases/{number}")
+        for page in (bob, ann):
+            await expect(page.locator("body[data-live-connected='yes']")).to_have_count(1)
+            await page.evaluate("window.notReloaded = true")
+        reply = EmailMessage()
+        reply["From"] = "Ann <ann@acme.example>"
+        reply["To"] = "support@tierline.example"
+        reply["Subject"] = f"Re: [Case #{number}] Exports hang"
+        reply["Message-ID"] = f"<reply-{number}@acme.example>"
+        reply.set_content("It hangs at 80 % <b>every</b> time.")
+
+        def send() -> None:
+            with smtplib.SMTP("127.0.0.1", port, timeout=30) as smtp:
+                smtp.send_message(reply, "ann@acme.example", ["support@tierline.example"])
+
+        await asyncio.to_thread(send)
+        for page in (bob, ann):
+            entry = page.locator("#timeline .event.customer_replied")
+            await expect(entry).to_have_count(1)
+            # The mail's words, as text: its markup is not markup on the page.
+            await expect(entry).to_contain_text("It hangs at 80 % <b>every</b> time.")
+            assert await page.evaluate("window.notReloaded") is True
+        await shot(bob, "case-mail-reply")
+    finally:
+        server.close()
+        await server.wait_closed()
+        processor.cancel()
 
 
 async def test_a_countdown_turns_amber_then_red_as_the_clock_runs_out(console: Console) -> None:
@@ -482,6 +550,16 @@ async def test_the_case_page_shows_every_clock_in_utc_and_the_plans_time(
 
     running = await rows_match()
     assert [name for name, c in running.items() if c["due_at"] is not None], running
+    # Targets in words, as the plan's `normal` severity sets them (PT40M, PT2H, 8 hours,
+    # PT1H in tests/catalogs/short-sla.yaml).
+    for name, words in (
+        ("first_response", "40 minutes"),
+        ("periodic_update", "2 hours"),
+        ("resolution", "8 hours"),
+        ("tier1", "1 hour"),
+    ):
+        row = table.locator("tbody tr").filter(has=page.get_by_role("rowheader", name=label(name)))
+        await expect(row.locator("td").nth(1)).to_have_text(words)
     await shot(page, "case-clocks-running")
     asked = await console.api.bob.post(
         f"/cases/{number}/request-information", json={"message": "Which browser?"}
