@@ -3,10 +3,15 @@ notifications.
 
 The customer's contacts hear of a new case by an acknowledgement stating its number and
 the plan's first-response promise in the plan calendar's local time. Every other message
-says what happened. A case opened by a mail names that mail (`CaseDetails.
-source_message_id`) in each of its e-mails' `references`, and the acknowledgement
-answers it (`in_reply_to`); the notifier adds the case tag to the subject and the case's
-own thread root to the threading headers (`activities.notify`).
+to them says in words what happened, gives what was written to them, where the case stands
+and what they may do (until when a reply reopens a closed case), and names the support
+team as "Support", never a staff member's id; the team's inbox, the dedicated engineer and
+the escalation contacts read the bare record (event, actor, status, reason).
+
+A case opened by a mail names that mail (`CaseDetails.source_message_id`) in each of its
+e-mails' `references`, and the acknowledgement answers it (`in_reply_to`); the notifier
+adds the case tag to the subject and the case's own thread root to the threading headers
+(`activities.notify`).
 """
 
 from __future__ import annotations
@@ -16,8 +21,9 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from models.case import CaseEvent, CaseState
+from models.case import Actor, CaseEvent, CaseState, Role
 from models.clocks import ClockName
+from models.transitions import reopen_deadline
 from policies.business_time import compile_calendar
 from policies.snapshot import CalendarSnapshot
 
@@ -132,11 +138,125 @@ def _acknowledgement(state: CaseState) -> tuple[str, str]:
         "",
         first_response_promise(state),
         "",
-        "To add to this case, reply to this message and keep the case number in the subject.",
+        REPLY_HINT,
         "",
         "This message was sent automatically.",
     ]
     return f"Received: {details.title}", "\n".join(lines)
+
+
+# A case's status as its customer reads it (as the portal words it).
+STATUS_WORDS = {
+    "new": "new",
+    "tier1": "in progress",
+    "tier2": "in progress",
+    "tier3": "in progress",
+    "waiting_on_customer": "waiting on you",
+    "resolved": "resolved",
+    "closed": "closed",
+    "closed_out_of_scope": "closed as out of scope",
+}
+REPLY_HINT = "To add to this case, reply to this message and keep the case number in the subject."
+
+
+def _said_by(actor: Actor) -> str:
+    """Who did it, as a customer reads it: the support team as one, never a staff id."""
+    if actor.role is Role.customer:
+        return actor.id.removeprefix("mail:")
+    return "Tierline" if actor.role is Role.system else "Support"
+
+
+def _severity_name(state: CaseState, severity: object) -> str:
+    try:
+        return state.plan.severity(str(severity)).name
+    except (KeyError, ValueError):
+        return str(severity)
+
+
+def _customer_news(state: CaseState, event: CaseEvent) -> tuple[str, list[str]]:
+    """What happened, in a sentence, and what the customer may do next."""
+    n, data, who = state.number, event.data, _said_by(event.actor)
+    release = data.get("release")
+    match event.kind:
+        case "responded":
+            return f"{who} has answered on case {n}:", []
+        case "information_requested":
+            return f"{who} needs more from you to go on with case {n}:", [
+                "Reply to this message with what is asked. Until you do, the case waits on "
+                "you and the clocks of our promises stand still."
+            ]
+        case "tier_escalated":
+            return f"Case {n} has moved to tier {data.get('to_tier')}.", []
+        case "severity_changed":
+            was = _severity_name(state, data.get("from_severity"))
+            now = _severity_name(state, data.get("to_severity"))
+            return f"The severity of case {n} changed from {was} to {now}.", [
+                "Every promised time has been worked out again for the new severity."
+            ]
+        case "management_escalated":
+            return f"Case {n} has been escalated to {data.get('title')}.", []
+        case "resolved":
+            return f"{who} has resolved case {n}:", [
+                "If the problem is solved, you may confirm the resolution in the support "
+                "portal, and the case closes. If it is not, reply to this message and the "
+                "case opens again."
+            ]
+        case "confirmed":
+            return f"{who} confirmed the resolution: case {n} is closed.", _reopen_hint(state)
+        case "closed":
+            return f"Case {n} is closed.", _reopen_hint(state)
+        case "reopened":
+            return f"{who} reopened case {n}; it is being worked on again.", []
+        case "closed_out_of_scope":
+            text = str(data.get("text") or data.get("exclusion")).rstrip(".")
+            return f"Case {n} is closed as outside your plan's support: {text}.", []
+        case "release_linked":
+            return f"The fix for case {n} is planned for release {release}.", []
+        case "hotfix_available":
+            build = data.get("build")
+            return f"A hotfix for case {n} is available: build {build} of release {release}.", []
+        case "release_shipped":
+            return f"Release {release} has shipped with the fix for case {n}.", []
+        case "release_cancelled":
+            return f"Release {release}, planned to carry the fix for case {n}, was cancelled.", [
+                "The case stays open until the fix has another release."
+            ]
+    what = event.kind.replace("_", " ")
+    return f"Case {n}: {what}.", []
+
+
+def _reopen_hint(state: CaseState) -> list[str]:
+    deadline = reopen_deadline(state)
+    if deadline is None:
+        return []
+    return [
+        "If the problem comes back, reply to this message by "
+        f"{local_time_text(deadline, state.plan.calendar)} and the case opens again."
+    ]
+
+
+def _customer_message(state: CaseState, event: CaseEvent) -> tuple[str, str]:
+    """What the customer's contacts read: what happened in words, what was written to
+    them, where the case stands, and what they may do; no staff ids, no internal names."""
+    details = state.details
+    headline, next_steps = _customer_news(state, event)
+    lines = [f"Dear {details.contact.name},", "", headline]
+    if event.reason:
+        lines += ["", *(f"  {line}" if line else "" for line in event.reason.splitlines())]
+    status = STATUS_WORDS.get(state.status.value, state.status.value)
+    if state.status.value.startswith("tier"):
+        status = f"{status} (tier {state.tier})"
+    lines += [
+        "",
+        f"  Case:      {state.number}, {details.title}",
+        f"  Status:    {status}",
+        f"  Severity:  {_severity_name(state, state.severity)}",
+    ]
+    for step in next_steps:
+        lines += ["", step]
+    lines += ["", REPLY_HINT, "", "This message was sent automatically."]
+    what = event.kind.replace("_", " ")
+    return f"{what[:1].upper()}{what[1:]}: {details.title}", "\n".join(lines)
 
 
 def _message(state: CaseState, event: CaseEvent) -> tuple[str, str]:
@@ -180,8 +300,8 @@ def notifications_for(state: CaseState, event: CaseEvent) -> list[Notification]:
     notifications = []
     for channel, to in dict.fromkeys(recipients):
         subject, body = message
-        if acknowledgement is not None and event.public and to in customers:
-            subject, body = acknowledgement
+        if event.public and to in customers:
+            subject, body = acknowledgement or _customer_message(state, event)
         notifications.append(
             Notification(
                 key=f"case-{state.number}/{event.seq}/{channel}:{to}",

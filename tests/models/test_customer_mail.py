@@ -1,0 +1,98 @@
+"""What a customer's contacts read when their case moves: what happened in words, what was
+written to them, where the case stands and what they may do, signed by the support team
+as one (no staff ids, no internal names); the team's own inbox keeps the bare record."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from models import transitions
+from models.case import CaseEvent, CaseRouting, CaseState
+from models.commands import (
+    CaseCommand,
+    ChangeSeverity,
+    CloseCase,
+    CloseOutOfScope,
+    ReopenCase,
+    RequestInformation,
+    ResolveCase,
+    RespondPublicly,
+)
+from models.notifications import CUSTOMER_EVENTS, TEAM_EVENTS, notifications_for
+from tests.builders import AGENT, CUSTOMER, open_case
+
+ANN, TEAM = "ann@acme.example", "support@vendor.example"
+ROUTING = CaseRouting(customer_emails=(ANN,), agents_email=TEAM)
+# short-sla `fast`: a UTC calendar that never closes, and a one-hour reopen window.
+OPENED = datetime(2026, 11, 20, 15, tzinfo=UTC)
+TITLE = "Exports fail with a timeout"
+
+
+def opened() -> CaseState:
+    command = open_case(
+        12, "short-sla:fast", OPENED, routing=ROUTING, title=TITLE, severity="normal"
+    )
+    state, _ = transitions.open_case(command, OPENED)
+    return state
+
+
+def act(state: CaseState, command: CaseCommand, minutes: int) -> tuple[CaseState, dict[str, str]]:
+    """The command `minutes` after opening; the bodies its one notified event sends, by
+    recipient."""
+    state, facts = transitions.handle(state, command, OPENED + timedelta(minutes=minutes))
+    (fact,) = [f for f in facts if f.kind in CUSTOMER_EVENTS | TEAM_EVENTS]
+    event = CaseEvent(seq=state.seq + 1, at=OPENED, **fact.model_dump())
+    return state, {n.to: n.body for n in notifications_for(state, event)}
+
+
+def test_a_response_reads_as_the_support_teams_words() -> None:
+    _, sent = act(opened(), RespondPublicly(actor=AGENT, message="Rebuilt.\n\nTry again."), 1)
+    body = sent[ANN]
+    assert body.startswith("Dear ")
+    assert "Support has answered on case 12:\n\n  Rebuilt.\n\n  Try again." in body
+    assert f"  Case:      12, {TITLE}" in body
+    assert "  Status:    in progress (tier 1)" in body
+    assert "  Severity:  Normal" in body
+    assert "reply to this message and keep the case number in the subject" in body
+    assert AGENT.id not in body and "agent" not in body and "tier1" not in body
+    assert TEAM not in sent  # the team's inbox hears of what customers do, not of this
+
+
+def test_a_request_for_information_says_the_case_waits_on_the_customer() -> None:
+    _, sent = act(opened(), RequestInformation(actor=AGENT, message="Which browser?"), 1)
+    body = sent[ANN]
+    assert "Support needs more from you to go on with case 12:\n\n  Which browser?" in body
+    assert "Status:    waiting on you" in body
+    assert "the clocks of our promises stand still" in body
+
+
+def test_a_severity_change_names_both_severities() -> None:
+    change = ChangeSeverity(actor=AGENT, severity="critical", reason="The whole site is down")
+    _, sent = act(opened(), change, 1)
+    body = sent[ANN]
+    assert "The severity of case 12 changed from Normal to Critical." in body
+    assert "  The whole site is down" in body
+
+
+def test_closing_says_until_when_a_reply_reopens_the_case() -> None:
+    state, resolved = act(opened(), ResolveCase(actor=AGENT, summary="Index rebuilt"), 1)
+    assert "Support has resolved case 12:\n\n  Index rebuilt" in resolved[ANN]
+    assert "reply to this message and the case opens again" in resolved[ANN]
+    closed, sent = act(state, CloseCase(actor=AGENT, reason="Confirmed by phone"), 2)
+    # Closed at 15:02 on a calendar that never closes: the hour's window ends at 16:02.
+    assert "Case 12 is closed." in sent[ANN]
+    assert "reply to this message by Friday 20 November 2026, 16:02 (UTC)" in sent[ANN]
+    # The customer reopens: the team's inbox keeps who did it, as before.
+    _, reopened = act(closed, ReopenCase(actor=CUSTOMER, reason="It fails again"), 30)
+    assert f"{CUSTOMER.id} reopened case 12" in reopened[ANN]
+    assert f"by {CUSTOMER.id} (customer)" in reopened[TEAM]
+
+
+def test_out_of_scope_gives_the_plans_exclusion() -> None:
+    out = CloseOutOfScope(actor=AGENT, exclusion="third-party", reason="A browser plug-in")
+    _, sent = act(opened(), out, 1)
+    assert (
+        "Case 12 is closed as outside your plan's support: "
+        "Issues caused by third-party software.\n\n  A browser plug-in" in sent[ANN]
+    )
+    assert "Status:    closed as out of scope" in sent[ANN]
