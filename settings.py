@@ -242,6 +242,17 @@ class Settings(BaseSettings):
         """The embedded stack: Tierline starts its own Temporal dev server."""
         return self.temporal_address is None
 
+    @property
+    def links_base(self) -> str | None:
+        """Where links in mail that no request prompted point (a case on the portal):
+        `public_url`, or the embedded stack's own API; elsewhere none."""
+        if self.public_url:
+            return self.public_url
+        if not self.embedded:
+            return None
+        host = "127.0.0.1" if self.api_host in ("0.0.0.0", "::", "") else self.api_host
+        return f"http://{f'[{host}]' if ':' in host else host}:{self.api_port}"
+
     def check_for_production(self) -> None:
         """Raise `RefusedToStart` if these settings are unsafe outside the embedded stack.
         The worker and the API call it before they start."""

@@ -53,6 +53,7 @@ def build_worker(
         sender=settings.smtp_sender,
         webhook_secret=settings.webhook_secret,
         case_tag_format=settings.case_tag_format,
+        portal_url=settings.links_base,
     )
     return Worker(
         client,

@@ -60,7 +60,7 @@ if TYPE_CHECKING:
 SIGNATURE_HEADER = "X-Tierline-Signature"
 MESSAGE_ID = re.compile(MESSAGE_ID_PATTERN)
 # What a webhook's body leaves out of the notification: where it goes, and mail threading.
-NOT_IN_WEBHOOK = frozenset({"to", "channel", "in_reply_to", "references"})
+NOT_IN_WEBHOOK = frozenset({"to", "channel", "in_reply_to", "references", "audience"})
 # The length of `notifications.key`; PostgreSQL refuses a longer value.
 KEY_LENGTH = 400
 
@@ -115,6 +115,7 @@ class Notifier:
         webhook_secret: str,
         case_tag_format: str = DEFAULT_CASE_TAG_FORMAT,
         http_timeout: float = 10.0,
+        portal_url: str | None = None,
     ) -> None:
         self._engine = engine
         self._smtp = (smtp_host, smtp_port)
@@ -122,6 +123,7 @@ class Notifier:
         self._secret = webhook_secret
         self._tag_format = check_tag_format(case_tag_format)
         self._timeout = http_timeout
+        self._portal = portal_url.rstrip("/") if portal_url else None
 
     def subject(self, notification: Notification) -> str:
         """The subject as sent and recorded: the case tag first, for a case's messages."""
@@ -320,8 +322,19 @@ class Notifier:
             message["References"] = " ".join(references)
         message["Auto-Submitted"] = "auto-generated"
         message["X-Auto-Response-Suppress"] = "All"
-        message.set_content(storable(notification.body))
+        message.set_content(storable(self.body(notification)))
         return message
+
+    def body(self, notification: Notification) -> str:
+        """The mail's text: a case's customer also reads where the case is on the portal."""
+        if (
+            self._portal is None
+            or notification.audience != "customer"
+            or notification.case_number is None
+        ):
+            return notification.body
+        page = f"{self._portal}/portal/cases/{notification.case_number}"
+        return f"{notification.body}\n\nThe case on the support portal: {page}\n"
 
     def _mail(self, message: EmailMessage) -> smtplib.SMTP:
         """Hand the message to the relay; returns the open session, to be closed once the

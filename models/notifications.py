@@ -70,6 +70,9 @@ class Notification(BaseModel):
     # its thread, Message-IDs without angle brackets.
     in_reply_to: str | None = None
     references: tuple[str, ...] = ()
+    # Mail only: "customer" for the case's own contacts (their mail links to the case on
+    # the portal), "team" for staff; recorded histories have none and read as "team".
+    audience: Literal["customer", "team"] = "team"
 
 
 # Weekday and month names are spelled here, not by strftime, which follows the locale.
@@ -300,7 +303,8 @@ def notifications_for(state: CaseState, event: CaseEvent) -> list[Notification]:
     notifications = []
     for channel, to in dict.fromkeys(recipients):
         subject, body = message
-        if event.public and to in customers:
+        customer = event.public and to in customers
+        if customer:
             subject, body = acknowledgement or _customer_message(state, event)
         notifications.append(
             Notification(
@@ -314,6 +318,7 @@ def notifications_for(state: CaseState, event: CaseEvent) -> list[Notification]:
                 body=body,
                 in_reply_to=source if event.kind == "opened" else None,
                 references=(source,) if source else (),
+                audience="customer" if customer else "team",
             )
         )
     return notifications

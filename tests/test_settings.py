@@ -69,3 +69,23 @@ def test_worker_and_api_exit_with_one_line_naming_the_secret(
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1, result.stderr
     assert lines[0].startswith("tierline: refusing to start: WEBHOOK_SECRET"), lines[0]
+
+
+@pytest.mark.parametrize(
+    ("given", "base"),
+    [
+        ({"public_url": "https://support.example.com"}, "https://support.example.com"),
+        (
+            {"public_url": "https://support.example.com", "temporal_address": CLUSTER},
+            "https://support.example.com",
+        ),
+        ({}, "http://127.0.0.1:8000"),  # the embedded stack's own API
+        ({"api_host": "0.0.0.0", "api_port": 9000}, "http://127.0.0.1:9000"),
+        ({"api_host": "::1"}, "http://[::1]:8000"),
+        ({"temporal_address": CLUSTER}, None),  # no request to take it from: no link
+    ],
+)
+def test_where_links_in_mail_no_request_prompted_point(
+    given: dict[str, object], base: str | None
+) -> None:
+    assert Settings(_env_file=None, **given).links_base == base  # type: ignore[arg-type]

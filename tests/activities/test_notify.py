@@ -6,6 +6,7 @@ and a record that cannot be written never makes the same message go out again.""
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 from collections.abc import Iterator
 from email.header import decode_header, make_header
@@ -103,6 +104,43 @@ def test_a_delivered_message_is_not_sent_again(
     assert sent["Message-ID"] == message_id("k2")
     (record,) = records(read_model)
     assert (record.status, record.attempts) == ("sent", 1)
+
+
+def test_a_customers_mail_links_to_the_case_on_the_portal_and_staff_mail_does_not(
+    read_model: Engine, smtp_inbox: tuple[Inbox, int], webhook_receiver: tuple[Hooks, str]
+) -> None:
+    inbox, port = smtp_inbox
+    hooks, url = webhook_receiver
+    deliver = Notifier(
+        read_model,
+        smtp_host="127.0.0.1",
+        smtp_port=port,
+        sender="t@localhost",
+        webhook_secret="s",
+        portal_url="https://support.example.com/",
+    ).deliver
+    for key, to, audience in (
+        ("c", "ann@acme.example", "customer"),
+        ("t", "team@vendor.example", "team"),
+    ):
+        ActivityEnvironment().run(
+            deliver, notification(key, to=to, case_number=7, audience=audience)
+        )
+    ActivityEnvironment().run(
+        deliver,
+        notification(f"case-7/1/webhook:{url}", channel="webhook", to=url, audience="customer"),
+    )
+    (customer,) = inbox.to("ann@acme.example")
+    link = b"The case on the support portal: https://support.example.com/portal/cases/7"
+    body = customer.get_payload(decode=True)
+    assert isinstance(body, bytes) and link in body
+    (team,) = inbox.to("team@vendor.example")
+    body = team.get_payload(decode=True)
+    assert isinstance(body, bytes) and b"portal" not in body
+    # A webhook's payload keeps its fields: no audience, the body as the workflow wrote it.
+    ((_, payload),) = hooks.calls
+    sent = json.loads(payload)
+    assert "audience" not in sent and sent["body"] == "Case 1 opened."
 
 
 def test_content_postgresql_refuses_is_recorded_and_sent_once(

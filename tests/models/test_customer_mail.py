@@ -96,3 +96,15 @@ def test_out_of_scope_gives_the_plans_exclusion() -> None:
         "Issues caused by third-party software.\n\n  A browser plug-in" in sent[ANN]
     )
     assert "Status:    closed as out of scope" in sent[ANN]
+
+
+def test_only_the_customers_mail_is_addressed_to_a_customer() -> None:
+    """The notifier links a customer's mail to the case on the portal, and staff mail not."""
+    resolved, _ = act(opened(), ResolveCase(actor=AGENT, summary="Done"), 1)
+    state, facts = transitions.handle(
+        resolved, ReopenCase(actor=CUSTOMER, reason="Again"), OPENED + timedelta(minutes=2)
+    )
+    (fact,) = [f for f in facts if f.kind == "reopened"]
+    event = CaseEvent(seq=9, at=OPENED, **fact.model_dump())
+    audiences = {n.to: n.audience for n in notifications_for(state, event)}
+    assert audiences == {ANN: "customer", TEAM: "team"}
