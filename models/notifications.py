@@ -238,6 +238,15 @@ def _reopen_hint(state: CaseState) -> list[str]:
     ]
 
 
+def _reply_hint(state: CaseState) -> str:
+    """What a reply does (`mail.intake`): it continues an open or resolved case; a case
+    closed for good gets a follow-up case."""
+    if state.status.value not in ("closed", "closed_out_of_scope"):
+        return REPLY_HINT
+    after = " after that" if reopen_deadline(state) is not None else ""
+    return f"A reply to this message{after} opens a new case that refers to this one."
+
+
 def _customer_message(state: CaseState, event: CaseEvent) -> tuple[str, str]:
     """What the customer's contacts read: what happened in words, what was written to
     them, where the case stands, and what they may do; no staff ids, no internal names."""
@@ -257,7 +266,7 @@ def _customer_message(state: CaseState, event: CaseEvent) -> tuple[str, str]:
     ]
     for step in next_steps:
         lines += ["", step]
-    lines += ["", REPLY_HINT, "", "This message was sent automatically."]
+    lines += ["", _reply_hint(state), "", "This message was sent automatically."]
     what = event.kind.replace("_", " ")
     return f"{what[:1].upper()}{what[1:]}: {details.title}", "\n".join(lines)
 

@@ -82,6 +82,7 @@ def test_closing_says_until_when_a_reply_reopens_the_case() -> None:
     # Closed at 15:02 on a calendar that never closes: the hour's window ends at 16:02.
     assert "Case 12 is closed." in sent[ANN]
     assert "reply to this message by Friday 20 November 2026, 16:02 (UTC)" in sent[ANN]
+    assert "A reply to this message after that opens a new case" in sent[ANN]
     # The customer reopens: the team's inbox keeps who did it, as before.
     _, reopened = act(closed, ReopenCase(actor=CUSTOMER, reason="It fails again"), 30)
     assert f"{CUSTOMER.id} reopened case 12" in reopened[ANN]
@@ -96,6 +97,8 @@ def test_out_of_scope_gives_the_plans_exclusion() -> None:
         "Issues caused by third-party software.\n\n  A browser plug-in" in sent[ANN]
     )
     assert "Status:    closed as out of scope" in sent[ANN]
+    assert "A reply to this message opens a new case that refers to this one." in sent[ANN]
+    assert "keep the case number" not in sent[ANN]
 
 
 def test_only_the_customers_mail_is_addressed_to_a_customer() -> None:
@@ -108,3 +111,12 @@ def test_only_the_customers_mail_is_addressed_to_a_customer() -> None:
     event = CaseEvent(seq=9, at=OPENED, **fact.model_dump())
     audiences = {n.to: n.audience for n in notifications_for(state, event)}
     assert audiences == {ANN: "customer", TEAM: "team"}
+
+
+def test_a_case_closed_for_good_says_a_reply_opens_a_follow_up() -> None:
+    command = open_case(12, "short-sla:office", OPENED, routing=ROUTING, severity="normal")
+    state, _ = transitions.open_case(command, OPENED)
+    state, _ = act(state, ResolveCase(actor=AGENT, summary="Done"), 1)
+    _, sent = act(state, CloseCase(actor=AGENT, reason="Confirmed"), 2)
+    assert "A reply to this message opens a new case that refers to this one." in sent[ANN]
+    assert "opens again" not in sent[ANN]
