@@ -8,6 +8,7 @@ stops the stack. Ctrl-C (or SIGTERM) stops all three, newest first.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import signal
@@ -94,6 +95,8 @@ class Child:
     serving: Callable[[], bool] = _always
     needs: tuple[Child, ...] = ()
     """Children that must be serving before this one is restarted."""
+    log: Path | None = None
+    """Where its output goes, appended (None: the terminal, with ours)."""
     process: subprocess.Popen[bytes] | None = None
     started_at: float = 0.0
     up: bool = False
@@ -154,9 +157,16 @@ class Supervisor:
         with self._holding_interrupts():
             # Children get their own process group: Ctrl-C reaches only us, and we stop
             # them in order.
-            process = subprocess.Popen(
-                child.command, cwd=self.cwd, env=self.env, start_new_session=True
-            )
+            with contextlib.ExitStack() as output:
+                out = output.enter_context(child.log.open("ab")) if child.log else None
+                process = subprocess.Popen(
+                    child.command,
+                    cwd=self.cwd,
+                    env=self.env,
+                    start_new_session=True,
+                    stdout=out,
+                    stderr=subprocess.STDOUT if out else None,
+                )
             child.process = process
         child.started_at = time.monotonic()
         child.up = False
@@ -233,6 +243,11 @@ def dev_server_command(settings: Settings) -> list[str]:
         "warn",
         *dev_server_flags(),
     ]
+
+
+def temporal_log(settings: Settings) -> Path:
+    """Where the embedded Temporal dev server writes (warnings and errors)."""
+    return settings.var_dir / "temporal.log"
 
 
 def dev_server_flags() -> list[str]:
@@ -356,10 +371,13 @@ def run_stack() -> None:
         needs: tuple[Child, ...] = ()
         if settings.temporal_address is None:
             port = settings.embedded_temporal_port
+            # Its own log: the terminal keeps Tierline's lines, not the server's chatter
+            # (a burst of connection warnings from its internal workers at every stop).
             server = Child(
                 "Temporal dev server",
                 dev_server_command(settings),
                 serving=lambda: listening("127.0.0.1", port),
+                log=temporal_log(settings),
             )
             wait_for_port("127.0.0.1", port, supervisor.start(server), timeout=60)
             needs = (server,)
@@ -465,6 +483,8 @@ def banner(
     console.print(f"  ready          {health.get('status')} ({checks})   {api}/ready")
     console.print(f"  Temporal       {temporal}  namespace {settings.temporal_namespace}")
     console.print(f"  Temporal UI    {ui}")
+    if settings.temporal_address is None:
+        console.print(f"  Temporal log   {temporal_log(settings)}   (the dev server's warnings)")
     console.print(f"  read model     {settings.effective_database_url}")
     inbound = f"smtp://{settings.inbound_smtp_host}:{settings.inbound_smtp_port}"
     console.print(f"  mail in        {inbound}   (mail to it opens and continues cases)")

@@ -320,6 +320,9 @@ def assert_stops_cleanly(stack: Stack) -> None:
     assert stack.stop() == 0, stack.log()
     assert "stopped; cases and timers are kept in" in stack.log()
     assert stack.processes() == []
+    # The dev server writes to its own log, its shutdown's warnings too, not to the terminal.
+    assert "Temporal Server:" in (stack.var_dir / "temporal.log").read_text()
+    assert "Temporal Server:" not in stack.log() and "level=WARN" not in stack.log()
 
 
 @pytest.mark.parametrize("setting", ["API_PORT", "WORKER_METRICS_PORT"])
