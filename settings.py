@@ -165,8 +165,9 @@ class Settings(BaseSettings):
         default=None,
         pattern=r"^https?://[^/\s]+(/\S*)?$",
         description="Where people reach Tierline (https://support.example.com): links in "
-        "mail (invitations, password resets) point there. Unset: the embedded stack uses "
-        "the address a request came to; elsewhere those links are refused, since a "
+        "mail (invitations, password resets, a case on the portal) point there. Unset: "
+        "the embedded stack uses the address a request came to (a case's mail: its own "
+        "API); elsewhere those links are refused and case mail goes without one, since a "
         "forged Host header would otherwise choose where a reset link points",
     )
     invite_link_hours: int = Field(

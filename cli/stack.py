@@ -109,6 +109,7 @@ class CrashLoop(Exception):
         super().__init__(
             f"{child.name} exited {len(child.crashes.times)} times within "
             f"{policy.crash_window:.0f} s (last {exit_reason(returncode)})"
+            + (f"; its log: {child.log}" if child.log else "")
         )
 
 
@@ -206,6 +207,7 @@ class Supervisor:
             f"[yellow]{child.name} (pid {pid}) {exit_reason(returncode)}; restarting it in "
             f"{delay:g} s, attempt {child.crashes.attempt}[/yellow]"
             + (f" (once the {', '.join(waits)} serves)" if waits else "")
+            + (f"; its log: {child.log}" if child.log else "")
         )
 
     def processes(self) -> list[subprocess.Popen[bytes]]:
@@ -243,6 +245,14 @@ def dev_server_command(settings: Settings) -> list[str]:
         "warn",
         *dev_server_flags(),
     ]
+
+
+def last_lines(log: Path | None, count: int = 15) -> str:
+    """The end of a child's own log, to print when it fails; empty without one."""
+    if log is None or not log.exists():
+        return ""
+    tail = log.read_text(errors="replace").splitlines()[-count:]
+    return f"; the end of its log, {log}:\n" + "\n".join(tail)
 
 
 def temporal_log(settings: Settings) -> Path:
@@ -286,14 +296,20 @@ def ports_to_serve(settings: Settings, catcher: bool) -> list[tuple[str, str, in
 
 
 def in_use(host: str, port: int) -> bool:
-    """Whether something already listens on host:port (binding as a server would, so a
-    port that only has connections closing on it counts as free)."""
-    with socket.socket() as sock:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            sock.bind((host, port))
-        except OSError as err:
-            return err.errno == errno.EADDRINUSE
+    """Whether something already listens on host:port, IPv4 or IPv6 (binding as a server
+    would, so a port that only has connections closing on it counts as free)."""
+    try:
+        found = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except OSError:
+        return False  # a name that does not resolve: the child says so
+    for family, kind, proto, _, address in found:
+        with socket.socket(family, kind, proto) as sock:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                sock.bind(address)
+            except OSError as err:
+                if err.errno == errno.EADDRINUSE:
+                    return True
     return False
 
 
@@ -312,11 +328,17 @@ def refuse_busy_ports(settings: Settings, catcher: bool) -> None:
         )
 
 
-def wait_for_port(host: str, port: int, process: subprocess.Popen[bytes], timeout: float) -> None:
+def wait_for_port(
+    host: str,
+    port: int,
+    process: subprocess.Popen[bytes],
+    timeout: float,
+    log: Path | None = None,
+) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise SystemExit(f"{process.args!r} exited with {process.returncode}")
+            raise SystemExit(f"{process.args!r} exited with {process.returncode}" + last_lines(log))
         if listening(host, port):
             return
         time.sleep(0.2)
@@ -379,7 +401,7 @@ def run_stack() -> None:
                 serving=lambda: listening("127.0.0.1", port),
                 log=temporal_log(settings),
             )
-            wait_for_port("127.0.0.1", port, supervisor.start(server), timeout=60)
+            wait_for_port("127.0.0.1", port, supervisor.start(server), 60, server.log)
             needs = (server,)
         from api.auth import bootstrap_admin
         from db.read_model import create_schema, make_engine

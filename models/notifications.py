@@ -21,7 +21,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from models.case import Actor, CaseEvent, CaseState, Role
+from models.case import CaseEvent, CaseState, Role
 from models.clocks import ClockName
 from models.transitions import reopen_deadline
 from policies.business_time import compile_calendar
@@ -159,14 +159,32 @@ STATUS_WORDS = {
     "closed": "closed",
     "closed_out_of_scope": "closed as out of scope",
 }
+# A letter's subject, by event (the notifier puts the case tag before it).
+CUSTOMER_SUBJECTS = {
+    "responded": "Answered",
+    "information_requested": "More information needed",
+    "tier_escalated": "Escalated",
+    "severity_changed": "Severity changed",
+    "management_escalated": "Escalated to management",
+    "resolved": "Resolved",
+    "confirmed": "Closed",
+    "closed": "Closed",
+    "reopened": "Reopened",
+    "closed_out_of_scope": "Closed as out of scope",
+    "release_linked": "Fix planned",
+    "hotfix_available": "Hotfix available",
+    "release_shipped": "Fix shipped",
+    "release_cancelled": "Release cancelled",
+}
 REPLY_HINT = "To add to this case, reply to this message and keep the case number in the subject."
 
 
-def _said_by(actor: Actor) -> str:
-    """Who did it, as a customer reads it: the support team as one, never a staff id."""
-    if actor.role is Role.customer:
-        return actor.id.removeprefix("mail:")
-    return "Tierline" if actor.role is Role.system else "Support"
+def said_by(actor_id: str, role: str) -> str:
+    """Who did it, as a customer reads it (mail and portal alike): the support team as
+    one, never a staff id."""
+    if role == Role.customer.value:
+        return actor_id.removeprefix("mail:")
+    return "Tierline" if role == Role.system.value else "Support"
 
 
 def _severity_name(state: CaseState, severity: object) -> str:
@@ -178,7 +196,7 @@ def _severity_name(state: CaseState, severity: object) -> str:
 
 def _customer_news(state: CaseState, event: CaseEvent) -> tuple[str, list[str]]:
     """What happened, in a sentence, and what the customer may do next."""
-    n, data, who = state.number, event.data, _said_by(event.actor)
+    n, data, who = state.number, event.data, said_by(event.actor.id, event.actor.role.value)
     release = data.get("release")
     match event.kind:
         case "responded":
@@ -253,7 +271,8 @@ def _customer_message(state: CaseState, event: CaseEvent) -> tuple[str, str]:
     details = state.details
     headline, next_steps = _customer_news(state, event)
     lines = [f"Dear {details.contact.name},", "", headline]
-    if event.reason:
+    # Tierline's own reasons (a missed target) name clocks as the code does: left out.
+    if event.reason and event.actor.role is not Role.system:
         lines += ["", *(f"  {line}" if line else "" for line in event.reason.splitlines())]
     status = STATUS_WORDS.get(state.status.value, state.status.value)
     if state.status.value.startswith("tier"):
@@ -268,7 +287,8 @@ def _customer_message(state: CaseState, event: CaseEvent) -> tuple[str, str]:
         lines += ["", step]
     lines += ["", _reply_hint(state), "", "This message was sent automatically."]
     what = event.kind.replace("_", " ")
-    return f"{what[:1].upper()}{what[1:]}: {details.title}", "\n".join(lines)
+    subject = CUSTOMER_SUBJECTS.get(event.kind, f"{what[:1].upper()}{what[1:]}")
+    return f"{subject}: {details.title}", "\n".join(lines)
 
 
 def _message(state: CaseState, event: CaseEvent) -> tuple[str, str]:
@@ -312,9 +332,14 @@ def notifications_for(state: CaseState, event: CaseEvent) -> list[Notification]:
     notifications = []
     for channel, to in dict.fromkeys(recipients):
         subject, body = message
+        # The contacts' mail is a letter; their webhook gets the acknowledgement, and
+        # otherwise the bare record, which integrations read.
         customer = event.public and to in customers
-        if customer:
-            subject, body = acknowledgement or _customer_message(state, event)
+        letter = customer and channel == "email"
+        if customer and acknowledgement is not None:
+            subject, body = acknowledgement
+        elif letter:
+            subject, body = _customer_message(state, event)
         notifications.append(
             Notification(
                 key=f"case-{state.number}/{event.seq}/{channel}:{to}",
@@ -327,7 +352,7 @@ def notifications_for(state: CaseState, event: CaseEvent) -> list[Notification]:
                 body=body,
                 in_reply_to=source if event.kind == "opened" else None,
                 references=(source,) if source else (),
-                audience="customer" if customer else "team",
+                audience="customer" if letter else "team",
             )
         )
     return notifications

@@ -224,7 +224,7 @@ async def test_a_case_opened_by_mail_is_acknowledged_and_its_mails_thread_under_
 
     await execute_command(handle, RespondPublicly(actor=AGENT, message="Looking into it."))
     _, response = await mails_to(inbox, ANN, 2)
-    assert response["Subject"] == f"[Case #{number}] Responded: {TITLE}"
+    assert response["Subject"] == f"[Case #{number}] Answered: {TITLE}"
     assert response["In-Reply-To"] == f"<case-{number}@tierline>"
     assert response["References"] == f"<{SOURCE}> <case-{number}@tierline>"
     assert response["Auto-Submitted"] == "auto-generated"

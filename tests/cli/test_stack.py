@@ -31,6 +31,8 @@ from cli.stack import (
     RestartPolicy,
     Supervisor,
     exit_reason,
+    in_use,
+    wait_for_port,
 )
 from settings import ROOT, Settings
 from tests.conftest import VENV_BIN, free_port
@@ -323,6 +325,37 @@ def assert_stops_cleanly(stack: Stack) -> None:
     # The dev server writes to its own log, its shutdown's warnings too, not to the terminal.
     assert "Temporal Server:" in (stack.var_dir / "temporal.log").read_text()
     assert "Temporal Server:" not in stack.log() and "level=WARN" not in stack.log()
+
+
+@pytest.mark.parametrize(
+    ("family", "host"), [(socket.AF_INET, "127.0.0.1"), (socket.AF_INET6, "::1")]
+)
+def test_a_listener_is_seen_on_ipv4_and_ipv6(family: socket.AddressFamily, host: str) -> None:
+    if family == socket.AF_INET6 and not socket.has_ipv6:
+        pytest.skip("no IPv6 here")
+    with socket.socket(family) as taken:
+        try:
+            taken.bind((host, 0))
+        except OSError:
+            pytest.skip(f"cannot bind {host} here")
+        taken.listen()
+        port = taken.getsockname()[1]
+        assert in_use(host, port)
+    assert not in_use(host, port)
+
+
+def test_a_server_that_fails_to_start_shows_the_end_of_its_log(tmp_path: Path) -> None:
+    log = tmp_path / "server.log"
+    with log.open("wb") as out:
+        failing = subprocess.Popen(
+            [sys.executable, "-c", "print('boot'); print('database is locked'); exit(1)"],
+            stdout=out,
+        )
+    with pytest.raises(SystemExit) as stopped:
+        wait_for_port("127.0.0.1", free_port(), failing, timeout=30, log=log)
+    message = str(stopped.value)
+    assert "exited with 1" in message and str(log) in message
+    assert message.endswith("boot\ndatabase is locked")
 
 
 @pytest.mark.parametrize("setting", ["API_PORT", "WORKER_METRICS_PORT"])

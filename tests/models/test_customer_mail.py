@@ -120,3 +120,34 @@ def test_a_case_closed_for_good_says_a_reply_opens_a_follow_up() -> None:
     _, sent = act(state, CloseCase(actor=AGENT, reason="Confirmed"), 2)
     assert "A reply to this message opens a new case that refers to this one." in sent[ANN]
     assert "opens again" not in sent[ANN]
+
+
+def test_tierlines_own_reasons_stay_out_of_the_letter() -> None:
+    """The first-response target (40 minutes on `normal`) runs out: management escalation,
+    whose recorded reason names the clock as the code does."""
+    state, facts = transitions.tick(opened(), OPENED + timedelta(hours=1, minutes=1))
+    escalated = [f for f in facts if f.kind == "management_escalated"]
+    assert escalated and escalated[0].reason and "first_response" in escalated[0].reason
+    event = CaseEvent(seq=9, at=OPENED, **escalated[0].model_dump())
+    (letter,) = [n for n in notifications_for(state, event) if n.to == ANN]
+    assert letter.subject == f"Escalated to management: {TITLE}"
+    assert "Case 12 has been escalated to Support team lead." in letter.body
+    assert "first_response" not in letter.body and "target was missed" not in letter.body
+
+
+def test_the_webhook_keeps_the_record_integrations_read() -> None:
+    hook = "https://hooks.acme.example/tierline"
+    routing = CaseRouting(customer_emails=(ANN,), customer_webhook=hook)
+    command = open_case(12, "short-sla:fast", OPENED, routing=routing, severity="normal")
+    state, facts = transitions.open_case(command, OPENED)
+    opening = CaseEvent(seq=1, at=OPENED, **facts[0].model_dump())
+    sent = {n.to: n for n in notifications_for(state, opening)}
+    assert sent[hook].subject == sent[ANN].subject == f"Received: {TITLE}"  # the acknowledgement
+    state, facts = transitions.handle(
+        state, RespondPublicly(actor=AGENT, message="On it"), OPENED + timedelta(minutes=1)
+    )
+    response = CaseEvent(seq=6, at=OPENED, **facts[0].model_dump())
+    sent = {n.to: n for n in notifications_for(state, response)}
+    assert sent[ANN].subject == f"Answered: {TITLE}" and sent[ANN].audience == "customer"
+    assert sent[hook].subject == f"Responded: {TITLE}" and sent[hook].audience == "team"
+    assert f"by {AGENT.id} (agent)" in sent[hook].body and "Dear" not in sent[hook].body

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import re
 import smtplib
 import threading
@@ -131,6 +132,8 @@ async def test_a_customers_mail_reaches_the_open_screens_of_agent_and_customer(
         server.close()
         await server.wait_closed()
         processor.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await processor
 
 
 async def test_a_countdown_turns_amber_then_red_as_the_clock_runs_out(console: Console) -> None:

@@ -127,7 +127,12 @@ def _may_reopen(view: CaseView, plan: PlanSpec | None, now: datetime) -> bool:
     if plan is not None and plan.reopen_window is None:
         return False
     # A view recorded before `reopen_until` existed has none: the workflow decides.
-    return view.reopen_until is None or now <= view.reopen_until
+    if view.reopen_until is None:
+        return True
+    until = view.reopen_until
+    if until.tzinfo is None:
+        until = until.replace(tzinfo=UTC)
+    return (now if now.tzinfo else now.replace(tzinfo=UTC)) <= until
 
 
 def _may_escalate(me: WebPrincipal, view: CaseView, plan: PlanSpec | None) -> bool:

@@ -16,6 +16,7 @@ from api.auth import Principal, article
 from api.errors import Forbidden, NotFound
 from db.read_model import Organisation
 from models.case import Role
+from models.notifications import STATUS_WORDS
 from policies.format import Catalog
 from web.console.base import WebUser, signed_in
 from web.render import render
@@ -35,17 +36,6 @@ NAV = (
 # What a visitor without a session may open: the knowledge base's public articles.
 PUBLIC_PAGES = (f"{PREFIX}/kb",)
 ERROR_TEMPLATE = "portal/error.html"
-# A case's status as its customer reads it (the tier is shown beside it).
-STATUS_WORDS = {
-    "new": "new",
-    "tier1": "in progress",
-    "tier2": "in progress",
-    "tier3": "in progress",
-    "waiting_on_customer": "waiting on you",
-    "resolved": "resolved",
-    "closed": "closed",
-    "closed_out_of_scope": "closed as out of scope",
-}
 
 
 @dataclass(frozen=True)

@@ -23,6 +23,7 @@ from api.text import SINGLE_LINE, bad_character
 from models.case import CaseStatus, CaseView
 from models.clocks import ClockName, ClockView
 from models.commands import CustomerReply
+from models.notifications import said_by
 from models.registry import BY_ROUTE, CaseCommandSpec, EventKind
 from policies.format import Catalog
 from web import render, security
@@ -108,12 +109,6 @@ class Entry:
     data: dict[str, Any]
 
 
-def _who(actor_id: str, actor_role: str) -> str:
-    if actor_role == "customer":
-        return actor_id.removeprefix("mail:")
-    return "Tierline" if actor_role == "system" else "Support"
-
-
 def _fields(
     spec: CaseCommandSpec, view: CaseView, catalog: Catalog | None, sent: dict[str, str]
 ) -> list[Field]:
@@ -164,7 +159,9 @@ async def _case_page(
         for spec in specs
     ]
     timeline = [
-        Entry(row.seq, row.at, row.kind, _who(row.actor_id, row.actor_role), row.reason, row.data)
+        Entry(
+            row.seq, row.at, row.kind, said_by(row.actor_id, row.actor_role), row.reason, row.data
+        )
         for row in rows
     ]
     # A response may point to an article (its number); the customer sees its title and a
