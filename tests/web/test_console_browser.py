@@ -7,6 +7,7 @@ import contextlib
 import re
 import smtplib
 import threading
+import time
 from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -134,6 +135,46 @@ async def test_a_customers_mail_reaches_the_open_screens_of_agent_and_customer(
         processor.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await processor
+
+
+async def test_a_queue_fetches_its_rows_only_for_changes_that_can_alter_them(
+    console: Console,
+) -> None:
+    """A case leaving the tier (it was on screen) and a case changing in the tier refresh
+    the tier's queue; a change in another tier fetches nothing."""
+    here = await console.open_case("Stays in tier 1")
+    away = await console.open_case("Goes to tier 2")
+    queue = await console.sign_in("bob")
+    await queue.goto("/console/queues/1")
+    await expect(queue.locator("body[data-live-connected='yes']")).to_have_count(1)
+    fetched: list[tuple[float, str]] = []
+    queue.on(
+        "request",
+        lambda request: (
+            fetched.append((time.monotonic(), request.url)) if "part=rows" in request.url else None
+        ),
+    )
+    escalated = await console.api.bob.post(
+        f"/cases/{away}/escalate", json={"tier": 2, "reason": "Needs the product team"}
+    )
+    assert escalated.status_code == 200, escalated.text
+    await expect(queue.locator(f"tr[data-number='{away}']")).to_have_count(0)
+    # Another screen follows the tier-2 case: once it shows the note, the queue had its
+    # event too, at the same moment, from the same feed.
+    other = await console.sign_in("bob")
+    await other.goto(f"/console/cases/{away}")
+    await expect(other.locator("body[data-live-connected='yes']")).to_have_count(1)
+    quiet_from = time.monotonic()
+    noted = await console.api.bob.post(f"/cases/{away}/notes", json={"note": "Tier 2 only"})
+    assert noted.status_code == 200, noted.text
+    await expect(other.locator("#timeline")).to_contain_text("Tier 2 only")
+    quiet_until = time.monotonic()
+    assigned = await console.api.bob.post(f"/cases/{here}/assign", json={"assignee": "bob"})
+    assert assigned.status_code == 200, assigned.text
+    await expect(queue.locator(f"tr[data-number='{here}']")).to_contain_text("bob")
+    assert [url for at, url in fetched if quiet_from <= at <= quiet_until] == []
+    assert [url for at, url in fetched if at > quiet_until]
+    assert [url for at, url in fetched if at < quiet_from]  # the escalated case left
 
 
 async def test_a_countdown_turns_amber_then_red_as_the_clock_runs_out(console: Console) -> None:

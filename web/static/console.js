@@ -86,6 +86,9 @@
     var refresh;
     if (kind === "queue") {
       var rows = document.getElementById("queue-rows");
+      // A tier's queue (the portal's list of cases has none: every change may alter it).
+      var tier = document.body.hasAttribute("data-tier")
+        ? Number(document.body.getAttribute("data-tier")) : null;
       var rowsUrl = document.body.getAttribute("data-rows-url");
       refresh = refresher(function () { return replaceFrom(rowsUrl, rows, true); });
     } else if (kind === "case") {
@@ -111,6 +114,10 @@
     source.addEventListener("case", function (event) {
       var change = JSON.parse(event.data);
       if (kind === "case" && change.number !== number) return;
+      // A queue fetches its rows again for a case now in its tier, or one it shows (which
+      // may just have left); a change anywhere else cannot alter them.
+      if (kind === "queue" && tier !== null && change.tier !== tier &&
+          !rows.querySelector("tr[data-number='" + change.number + "']")) return;
       refresh();
     });
   }
