@@ -459,6 +459,7 @@ class QueueRow:
 
     summary: CaseSummary
     clocks: list[ClockView]
+    catalog: str | None = None  # the catalog the case's plan came from
 
 
 def queue_page(
@@ -495,6 +496,7 @@ def queue_page(
             dict(zip(CaseSummary.model_fields, columns, strict=True))
         )
         clocks = [ClockView.model_validate(clock) for clock in view.get("clocks", [])]
-        found[summary.number] = QueueRow(summary, clocks)
+        catalog = (view.get("policy") or {}).get("catalog_id")
+        found[summary.number] = QueueRow(summary, clocks, catalog)
     page = [found[number] for number in numbers if number in found]
     return page, total, capped

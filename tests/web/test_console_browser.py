@@ -549,6 +549,14 @@ async def test_the_queue_filters_and_pages(
 
     assert await only(Organisation="initech") == {initech}
     assert await only(Severity="critical") == {critical}
+    # `critical` is "Critical" in Acme's catalog (short-sla) and "Critical Technical
+    # Support" in a seed's: the row names it as its case's catalog does, the filter both.
+    await expect(page.locator(f"tr[data-number='{critical}'] td[data-severity]")).to_have_text(
+        "Critical"
+    )
+    await expect(page.get_by_label("Severity").locator("option[value='critical']")).to_have_text(
+        "critical (Critical / Critical Technical Support)"
+    )
     assert await only(Assignee="bob") == {acme[1]}
     assert await only(Organisation="acme", Severity="critical") == {critical}
     # Acme's three open cases, two a page: Next, then Previous, the filter kept.

@@ -11,6 +11,7 @@ from sqlmodel import Session, col, select
 from starlette.responses import HTMLResponse, Response
 
 from api import cases
+from api.cases import QueueRow
 from api.deps import Offset
 from db.read_model import Organisation, User
 from models.case import Role
@@ -32,15 +33,33 @@ class Choices:
 
 
 def severity_names(request: Request) -> dict[str, str]:
-    """Each severity id by name where the loaded catalogs name it alike, else by id."""
+    """Each severity id by name where the loaded catalogs name it alike, else by id and
+    every name it has (`sev1 (Critical / Severity 1 (Urgent))`)."""
     catalogs: dict[str, Catalog] = request.app.state.catalogs
     names: dict[str, set[str]] = {}
     for catalog in catalogs.values():
         for level in catalog.severities:
             names.setdefault(level.id, set()).add(level.name)
     return {
-        level: next(iter(called)) if len(called) == 1 else level for level, called in names.items()
+        level: next(iter(called)) if len(called) == 1 else f"{level} ({' / '.join(sorted(called))})"
+        for level, called in names.items()
     }
+
+
+def row_severity_names(request: Request, rows: list[QueueRow]) -> dict[int, str]:
+    """Each row's severity as its case's catalog names it (catalogs differ: `sev1` is
+    "Severity 1 (Urgent)" in one and "Critical" in another)."""
+    catalogs: dict[str, Catalog] = request.app.state.catalogs
+    named = {}
+    for row in rows:
+        catalog = catalogs.get(row.catalog or "")
+        level = next(
+            (s for s in (catalog.severities if catalog else []) if s.id == row.summary.severity),
+            None,
+        )
+        if level is not None:
+            named[row.summary.number] = level.name
+    return named
 
 
 def _choices(request: Request, names: dict[str, str]) -> Choices:
@@ -101,6 +120,7 @@ async def queue(
         "page_size": PAGE_SIZE,
         "query": query,
         "severity_names": severity_names(request),
+        "row_severity": row_severity_names(request, rows),
     }
     if part == "rows":
         return page(request, me, "console/_queue_rows.html", **context)
