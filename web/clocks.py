@@ -3,14 +3,14 @@ console and the portal alike."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, tzinfo
+from datetime import datetime, tzinfo
 
 from models.case import ClockView
 from policies.business_time import parse_zone
 from policies.durations import DurationError, parse_duration
 from policies.format import Catalog, PolicyError
 from policies.snapshot import TimeBasis
-from web.render import wall
+from web.render import aware, wall
 
 
 def plan_zone(catalog: Catalog | None, plan_id: str, addons: list[str]) -> tzinfo | None:
@@ -43,9 +43,7 @@ def local_words(moment: datetime | None, zone: tzinfo | None) -> str:
     """An instant as people in the plan's calendar read it (in UTC where that is unknown)."""
     if moment is None:
         return "—"
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return wall(moment.astimezone(zone) if zone is not None else moment)
+    return wall(aware(moment).astimezone(zone) if zone is not None else moment)
 
 
 def spoken(seconds: int) -> str:

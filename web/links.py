@@ -38,6 +38,7 @@ from db.read_model import SignInFailure, User, describe_error, utcnow, write_loc
 from models.case import Role
 from settings import Settings
 from web import sessions
+from web.render import aware
 
 log = logging.getLogger("tierline.web.links")
 TOKEN_IN_QUERY = re.compile(r"([?&]token=)[^&\s\"]+")
@@ -115,10 +116,6 @@ class LinkUnusable(Exception):
         self.reason = reason
 
 
-def _aware(moment: datetime) -> datetime:
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
-
-
 def base_url(request: Request) -> str:
     """Where the links point: `public_url`, or in the embedded stack the address the
     request came to. Elsewhere without `public_url` a link is refused (503): the request's
@@ -175,11 +172,11 @@ def _usable(link: PasswordLink | None, user: User | None, purpose: Purpose) -> H
         )
     if link.used_at is not None:
         raise LinkUnusable(410, "This link has been used already: each link works once.")
-    expires_at = _aware(link.expires_at)
+    expires_at = aware(link.expires_at)
     if utcnow() >= expires_at:
         stamp = expires_at.strftime("%Y-%m-%d %H:%M UTC")
         raise LinkUnusable(410, f"This link expired at {stamp}.")
-    if user.password_set_at is not None and _aware(user.password_set_at) >= _aware(link.created_at):
+    if user.password_set_at is not None and aware(user.password_set_at) >= aware(link.created_at):
         raise LinkUnusable(
             410, "This link no longer works: the password has been set since it was sent."
         )
@@ -368,7 +365,7 @@ def note_reset_request(engine: Engine, address: str) -> None:
             .where(col(SignInFailure.at) > since)
         ).one()
         if count >= RESET_ADDRESS_LIMIT and oldest is not None:
-            wait = _aware(oldest) + sessions.FAILURE_WINDOW - utcnow()
+            wait = aware(oldest) + sessions.FAILURE_WINDOW - utcnow()
             raise sessions.TooManyAttempts(max(1, int(wait.total_seconds()) + 1))
         session.add(SignInFailure(user_id=RESET_REQUEST, address=address[:64]))
         session.commit()

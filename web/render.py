@@ -19,21 +19,23 @@ TEMPLATES = Path(__file__).resolve().parent / "templates"
 STATIC = Path(__file__).resolve().parent / "static"
 
 
+def aware(moment: datetime) -> datetime:
+    """A stored instant with its zone: UTC where the database gave none (SQLite)."""
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
+
 def instant(moment: datetime | None) -> str:
     """`2026-12-04 12:50:07 UTC`."""
     if moment is None:
         return "—"
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+    return aware(moment).astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
 def wall(moment: datetime | None) -> str:
     """A local instant as people read it: `Fri 04 Dec 2026, 14:30 CST`."""
     if moment is None:
         return "—"
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
+    moment = aware(moment)
     return f"{moment:%a %d %b %Y, %H:%M} {moment.tzname()}"
 
 
@@ -41,17 +43,13 @@ def local(moment: datetime | None, zone: str | None) -> str:
     """The instant in a zone: `2026-12-04 13:50 CET`."""
     if moment is None or not zone:
         return "—"
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return moment.astimezone(ZoneInfo(zone)).strftime("%Y-%m-%d %H:%M %Z")
+    return aware(moment).astimezone(ZoneInfo(zone)).strftime("%Y-%m-%d %H:%M %Z")
 
 
 def iso(moment: datetime | None) -> str:
     if moment is None:
         return ""
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
+    return aware(moment).astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
 def duration(seconds: int | float | None) -> str:

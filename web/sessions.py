@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 from sqlalchemy import Engine, delete, func, or_
 from sqlmodel import Session, col, select
@@ -21,6 +21,7 @@ from db.read_model import SignInFailure, User, WebSession, utcnow, write_lock
 from models.case import Role
 from settings import Settings
 from web import passwords
+from web.render import aware
 
 COOKIE = "tierline_session"
 # Seen-at is written at most this often: a page view needs no write.
@@ -142,10 +143,6 @@ def _principal(user: User, row: WebSession) -> WebPrincipal:
     return WebPrincipal(principal, user.name, row.csrf_token, row.digest)
 
 
-def _aware(moment: datetime) -> datetime:
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=utcnow().tzinfo)
-
-
 def lookup(
     engine: Engine, settings: Settings, cookie: str | None, touch: bool = True
 ) -> WebPrincipal | None:
@@ -166,8 +163,8 @@ def lookup(
         now = utcnow()
         idle = timedelta(minutes=settings.session_idle_minutes)
         if (
-            now - _aware(row.seen_at) > idle
-            or now - _aware(row.created_at) > timedelta(hours=settings.session_max_hours)
+            now - aware(row.seen_at) > idle
+            or now - aware(row.created_at) > timedelta(hours=settings.session_max_hours)
             or user.password_hash is None
         ):
             with write_lock(engine):
@@ -175,7 +172,7 @@ def lookup(
                 session.commit()
             return None
         principal = _principal(user, row)
-        if touch and now - _aware(row.seen_at) > TOUCH_EVERY:
+        if touch and now - aware(row.seen_at) > TOUCH_EVERY:
             with write_lock(engine):
                 row.seen_at = now
                 session.add(row)

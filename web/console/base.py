@@ -17,6 +17,7 @@ from api.routes.audit import AUDIT_ROLES
 from api.routes.queues import QUEUE_ROLES
 from api.routes.releases import READER_ROLES as RELEASE_READERS
 from models.case import Role
+from policies.format import Catalog
 from settings import Settings
 from web import sessions
 from web.links import INVITERS
@@ -94,6 +95,12 @@ async def web_user(request: Request) -> sessions.WebPrincipal:
 
 
 WebUser = Annotated[sessions.WebPrincipal, Depends(web_user)]
+
+
+def severity_name(catalog: Catalog | None, severity: str) -> str | None:
+    """The severity's name in the catalog; None where the catalog is unknown or lacks it."""
+    levels = catalog.severities if catalog is not None else []
+    return next((level.name for level in levels if level.id == severity), None)
 
 
 def allow(user: sessions.WebPrincipal, roles: tuple[Role, ...]) -> None:

@@ -24,7 +24,8 @@ from policies.format import Catalog, PlanSpec
 from policies.plan_snapshot import EscalationTrigger
 from web import render, security
 from web.clocks import due_local_words, plan_zone, target_words
-from web.console.base import PREFIX, STAFF, WebUser, allow, page
+from web.console.base import PREFIX, STAFF, WebUser, allow, page, severity_name
+from web.render import aware
 from web.sessions import WebPrincipal
 
 router = APIRouter(prefix=PREFIX, include_in_schema=False)
@@ -127,12 +128,7 @@ def _may_reopen(view: CaseView, plan: PlanSpec | None, now: datetime) -> bool:
     if plan is not None and plan.reopen_window is None:
         return False
     # A view recorded before `reopen_until` existed has none: the workflow decides.
-    if view.reopen_until is None:
-        return True
-    until = view.reopen_until
-    if until.tzinfo is None:
-        until = until.replace(tzinfo=UTC)
-    return (now if now.tzinfo else now.replace(tzinfo=UTC)) <= until
+    return view.reopen_until is None or aware(now) <= aware(view.reopen_until)
 
 
 def _may_escalate(me: WebPrincipal, view: CaseView, plan: PlanSpec | None) -> bool:
@@ -193,11 +189,7 @@ async def _case_page(
         # instant only where its offset is the case's own (web.clocks).
         due_local={c.name.value: due_local_words(c, zone) for c in view.clocks},
         targets={c.name.value: target_words(c.target) for c in view.clocks},
-        severity_name=next(
-            (s.name for s in catalog.severities if s.id == view.severity), view.severity
-        )
-        if catalog is not None
-        else view.severity,
+        severity_name=severity_name(catalog, view.severity) or view.severity,
     )
 
 

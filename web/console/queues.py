@@ -16,7 +16,7 @@ from api.deps import Offset
 from db.read_model import Organisation, User
 from models.case import Role
 from policies.format import Catalog
-from web.console.base import PREFIX, QUEUE_ROLES, WebUser, allow, page
+from web.console.base import PREFIX, QUEUE_ROLES, WebUser, allow, page, severity_name
 
 router = APIRouter(prefix=PREFIX, include_in_schema=False)
 PAGE_SIZE = 50
@@ -52,13 +52,9 @@ def row_severity_names(request: Request, rows: list[QueueRow]) -> dict[int, str]
     catalogs: dict[str, Catalog] = request.app.state.catalogs
     named = {}
     for row in rows:
-        catalog = catalogs.get(row.catalog or "")
-        level = next(
-            (s for s in (catalog.severities if catalog else []) if s.id == row.summary.severity),
-            None,
-        )
-        if level is not None:
-            named[row.summary.number] = level.name
+        name = severity_name(catalogs.get(row.catalog or ""), row.summary.severity)
+        if name is not None:
+            named[row.summary.number] = name
     return named
 
 

@@ -15,6 +15,7 @@ from api import notices
 from api.deps import MAX_ID, Offset
 from api.schemas import NoticeSummary
 from web.portal.base import PREFIX, CustomerDep, page
+from web.render import aware
 
 router = APIRouter(prefix=PREFIX, include_in_schema=False)
 # The API's largest page: an organisation's notices are read a page at a time, newest
@@ -23,9 +24,7 @@ PAGE_SIZE = 200
 
 
 def _aware(moment: datetime | None) -> datetime | None:
-    if moment is not None and moment.tzinfo is None:
-        return moment.replace(tzinfo=UTC)
-    return moment
+    return aware(moment) if moment is not None else None
 
 
 @dataclass
