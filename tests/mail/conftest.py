@@ -4,6 +4,7 @@ worker, SQLite and PostgreSQL read models, and a real SMTP inbox for what Tierli
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import smtplib
 from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
@@ -23,7 +24,7 @@ from mail.gateway import serve
 from mail.intake import RECEIVED, MailIntake
 from policies.loading import load_catalogs
 from settings import Settings
-from tests.api.conftest import api, catalog_dir, worker_settings  # noqa: F401
+from tests.api.conftest import Api, api, catalog_dir, worker_settings  # noqa: F401
 from tests.conftest import Inbox, free_port, running
 from worker import build_worker
 
@@ -175,3 +176,34 @@ async def door(
             server.close()
             await server.wait_closed()
             processor.cancel()
+
+
+@pytest.fixture
+async def gateway(
+    api: Api,  # noqa: F811 (the API tests' fixture)
+    dev_client: Client,
+    read_model: Engine,
+    catalog_dir: Path,  # noqa: F811 (the API tests' fixture)
+    task_queue: str,
+    tmp_path: Path,
+) -> AsyncIterator[MailDoor]:
+    """A gateway beside the API test fixture's stack, on the same database and Temporal."""
+    settings = Settings(
+        var_dir=tmp_path / "var",  # the API fixture's: attachments land where it reads them
+        catalog_dir=catalog_dir,
+        temporal_task_queue=task_queue,
+        webhook_secret="mail-api-secret",
+    )
+    intake = MailIntake(
+        read_model, dev_client, settings, load_catalogs(catalog_dir), KeyedLimiter()
+    )
+    port = free_port()
+    server, processor = await serve(intake, "127.0.0.1", port)
+    try:
+        yield MailDoor(port, read_model, dev_client, Inbox(), settings)
+    finally:
+        server.close()
+        await server.wait_closed()
+        processor.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await processor

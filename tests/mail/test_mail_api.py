@@ -4,51 +4,12 @@ attachments and its mail thread, each with the roles of the case itself."""
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
 from pathlib import Path
 
-import pytest
-from sqlalchemy import Engine
-from temporalio.client import Client
-
-from api.limits import KeyedLimiter
-from mail.gateway import serve
-from mail.intake import APPLIED, DISCARDED, HELD, MailIntake
-from policies.loading import load_catalogs
-from settings import Settings
+from mail.intake import APPLIED, DISCARDED, HELD
 from tests.api.conftest import Api
 from tests.cli.conftest import Cli, cli  # noqa: F401
-from tests.conftest import Inbox, free_port
 from tests.mail.conftest import MailDoor, mail
-
-
-@pytest.fixture
-async def gateway(
-    api: Api,
-    dev_client: Client,
-    read_model: Engine,
-    catalog_dir: Path,
-    task_queue: str,
-    tmp_path: Path,
-) -> AsyncIterator[MailDoor]:
-    """A gateway beside the API test fixture's stack, on the same database and Temporal."""
-    settings = Settings(
-        var_dir=tmp_path / "var",  # the API fixture's: attachments land where it reads them
-        catalog_dir=catalog_dir,
-        temporal_task_queue=task_queue,
-        webhook_secret="mail-api-secret",
-    )
-    intake = MailIntake(
-        read_model, dev_client, settings, load_catalogs(catalog_dir), KeyedLimiter()
-    )
-    port = free_port()
-    server, processor = await serve(intake, "127.0.0.1", port)
-    try:
-        yield MailDoor(port, read_model, dev_client, Inbox(), settings)
-    finally:
-        server.close()
-        await server.wait_closed()
-        processor.cancel()
 
 
 async def test_held_mail_is_listed_for_staff_and_accepted_into_a_case(

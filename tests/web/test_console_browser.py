@@ -3,32 +3,21 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import re
-import smtplib
 import threading
 import time
 from datetime import UTC, datetime, timedelta
-from email.message import EmailMessage
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 from typing import Any
 
 import pytest
 from playwright.async_api import Page, expect
-from sqlalchemy import Engine
-from temporalio.client import Client
 
 from api.actions import ACTIONS
 from api.auth import Principal
-from api.limits import KeyedLimiter
-from mail.gateway import serve as serve_mail
-from mail.intake import MailIntake
 from models.case import CaseView, Role
 from models.registry import BY_ROUTE, may_send
-from policies.loading import load_catalogs
-from settings import Settings
-from tests.conftest import free_port
+from tests.mail.conftest import MailDoor, gateway, mail  # noqa: F401
 from tests.web.conftest import Console, shot
 from web.console import queues
 from web.console.cases import offered
@@ -81,60 +70,33 @@ async def test_a_second_screen_sees_an_action_without_reloading(console: Console
 
 async def test_a_customers_mail_reaches_the_open_screens_of_agent_and_customer(
     console: Console,
-    dev_client: Client,
-    read_model: Engine,
-    task_queue: str,
-    catalog_dir: Path,
-    tmp_path: Path,
+    gateway: MailDoor,  # noqa: F811 (the mail tests' fixture)
 ) -> None:
     """The e-mail door goes through the same read model as the screens: a reply by mail
     (real SMTP into the gateway) shows on the agent's case page and on the customer's
     portal page, neither reloaded."""
-    settings = Settings(
-        var_dir=tmp_path / "gateway",
-        catalog_dir=catalog_dir,
-        temporal_task_queue=task_queue,
-        webhook_secret="web-mail-test",
+    number = await console.open_case("Exports hang")
+    bob = await console.sign_in("bob")
+    await bob.goto(f"/console/cases/{number}")
+    ann = await console.sign_in("ann")
+    await ann.goto(f"/portal/cases/{number}")
+    for page in (bob, ann):
+        await expect(page.locator("body[data-live-connected='yes']")).to_have_count(1)
+        await page.evaluate("window.notReloaded = true")
+    reply = mail(
+        f"Re: [Case #{number}] Exports hang",
+        "It hangs at 80 % <b>every</b> time.",
+        sender="Ann <ann@acme.example>",
+        message_id=f"<reply-{number}@acme.example>",
     )
-    intake = MailIntake(
-        read_model, dev_client, settings, load_catalogs(catalog_dir), KeyedLimiter()
-    )
-    port = free_port()
-    server, processor = await serve_mail(intake, "127.0.0.1", port)
-    try:
-        number = await console.open_case("Exports hang")
-        bob = await console.sign_in("bob")
-        await bob.goto(f"/console/cases/{number}")
-        ann = await console.sign_in("ann")
-        await ann.goto(f"/portal/cases/{number}")
-        for page in (bob, ann):
-            await expect(page.locator("body[data-live-connected='yes']")).to_have_count(1)
-            await page.evaluate("window.notReloaded = true")
-        reply = EmailMessage()
-        reply["From"] = "Ann <ann@acme.example>"
-        reply["To"] = "support@tierline.example"
-        reply["Subject"] = f"Re: [Case #{number}] Exports hang"
-        reply["Message-ID"] = f"<reply-{number}@acme.example>"
-        reply.set_content("It hangs at 80 % <b>every</b> time.")
-
-        def send() -> None:
-            with smtplib.SMTP("127.0.0.1", port, timeout=30) as smtp:
-                smtp.send_message(reply, "ann@acme.example", ["support@tierline.example"])
-
-        await asyncio.to_thread(send)
-        for page in (bob, ann):
-            entry = page.locator("#timeline .event.customer_replied")
-            await expect(entry).to_have_count(1)
-            # The mail's words, as text: its markup is not markup on the page.
-            await expect(entry).to_contain_text("It hangs at 80 % <b>every</b> time.")
-            assert await page.evaluate("window.notReloaded") is True
-        await shot(bob, "case-mail-reply")
-    finally:
-        server.close()
-        await server.wait_closed()
-        processor.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await processor
+    await asyncio.to_thread(gateway.send, reply, "ann@acme.example")
+    for page in (bob, ann):
+        entry = page.locator("#timeline .event.customer_replied")
+        await expect(entry).to_have_count(1)
+        # The mail's words, as text: its markup is not markup on the page.
+        await expect(entry).to_contain_text("It hangs at 80 % <b>every</b> time.")
+        assert await page.evaluate("window.notReloaded") is True
+    await shot(bob, "case-mail-reply")
 
 
 async def test_a_queue_fetches_its_rows_only_for_changes_that_can_alter_them(
